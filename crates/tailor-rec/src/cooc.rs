@@ -1,0 +1,180 @@
+//! Co-occurrence + trending blend.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use tailor_event::InteractionKind;
+use tailor_features::{ItemIdx, LiveConfig, LiveState};
+
+use crate::{Error, Result};
+
+pub const MODEL_NAME: &str = "cooc-trending-v1";
+
+/// Recommendation settings (`[recommend]` in `tailor.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecConfig {
+    pub default_k: usize,
+    pub max_k: usize,
+    /// Recent items of the user used as seeds.
+    pub seed_items: usize,
+    /// Share of the score that comes from trending (0–1).
+    pub trending_weight: f64,
+    /// Exclude items the user interacted with recently (they are the seeds).
+    pub exclude_seen: bool,
+}
+
+impl Default for RecConfig {
+    fn default() -> Self {
+        RecConfig {
+            default_k: 10,
+            max_k: 200,
+            seed_items: 20,
+            trending_weight: 0.15,
+            exclude_seen: true,
+        }
+    }
+}
+
+impl RecConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_k == 0 || self.default_k == 0 || self.default_k > self.max_k {
+            return Err("recommend.default_k must be between 1 and recommend.max_k".into());
+        }
+        if !(0.0..=1.0).contains(&self.trending_weight) {
+            return Err("recommend.trending_weight must be between 0 and 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RecRequest<'a> {
+    /// User id or anonymous id (the log's partition key).
+    pub user: Option<&'a str>,
+    /// Context item ("more like this").
+    pub item: Option<&'a str>,
+    pub k: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecItem {
+    pub item_id: String,
+    pub score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RecResponse {
+    pub model: String,
+    /// `personalized`, `item` or `trending`: what the candidates came from.
+    pub strategy: String,
+    pub items: Vec<RecItem>,
+}
+
+fn kind_weight(live: &LiveConfig, k: InteractionKind) -> f64 {
+    f64::from(live.weight(k))
+}
+
+/// Ranks items for the request. Never fails on unknown ids; only a bad `k` is an error.
+pub fn recommend(
+    state: &LiveState,
+    live: &LiveConfig,
+    cfg: &RecConfig,
+    req: &RecRequest<'_>,
+) -> Result<RecResponse> {
+    let k = req.k.unwrap_or(cfg.default_k);
+    if k == 0 || k > cfg.max_k {
+        return Err(Error::BadK {
+            got: k,
+            max: cfg.max_k,
+        });
+    }
+    let mut seeds: FxHashMap<ItemIdx, f64> = FxHashMap::default();
+    let mut exclude: FxHashSet<ItemIdx> = FxHashSet::default();
+    let mut strategy = "trending";
+    if let Some((idx, _)) = req.item.and_then(|id| state.item(id)) {
+        seeds.insert(idx, 1.0);
+        exclude.insert(idx);
+        strategy = "item";
+    }
+    if let Some(user) = req.user.and_then(|u| state.users.get(u)) {
+        exclude.extend(user.purchased.iter().copied());
+        let mut seen = FxHashSet::default();
+        let mut rank = 0;
+        for &(idx, kind, _) in user.recent.iter().rev() {
+            if cfg.exclude_seen {
+                exclude.insert(idx);
+            }
+            if rank < cfg.seed_items && seen.insert(idx) {
+                // Recent and strong interactions count most.
+                *seeds.entry(idx).or_insert(0.0) +=
+                    kind_weight(live, kind) * 0.9f64.powi(rank as i32);
+                rank += 1;
+            }
+        }
+        if rank > 0 {
+            strategy = "personalized";
+        }
+    }
+    let mut scores: FxHashMap<ItemIdx, f64> = FxHashMap::default();
+    for (&seed, &ws) in &seeds {
+        let Some(s) = state.items.get(seed as usize) else {
+            continue;
+        };
+        let norm_s = s.weight_total.max(1.0).sqrt();
+        for (&n, &c) in &s.neighbours {
+            if exclude.contains(&n) {
+                continue;
+            }
+            let norm_n = state
+                .items
+                .get(n as usize)
+                .map_or(1.0, |i| i.weight_total.max(1.0).sqrt());
+            *scores.entry(n).or_insert(0.0) += ws * f64::from(c) / (norm_s * norm_n);
+        }
+    }
+    let max_cf = scores.values().copied().fold(0.0, f64::max);
+    let max_trend = state.trending.first().map_or(0.0, |t| t.1);
+    let tw = cfg.trending_weight;
+    let trend_of: FxHashMap<ItemIdx, f64> = state.trending.iter().copied().collect();
+    let mut ranked: Vec<(ItemIdx, f64)> = scores
+        .into_iter()
+        .map(|(i, s)| {
+            let t = trend_of
+                .get(&i)
+                .map_or(0.0, |v| v / max_trend.max(f64::MIN_POSITIVE));
+            (i, (1.0 - tw) * s / max_cf.max(f64::MIN_POSITIVE) + tw * t)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(k);
+    if ranked.len() < k {
+        let have: FxHashSet<ItemIdx> = ranked.iter().map(|r| r.0).collect();
+        let fill = state
+            .trending
+            .iter()
+            .filter(|(i, _)| !exclude.contains(i) && !have.contains(i))
+            .map(|&(i, v)| (i, tw * v / max_trend.max(f64::MIN_POSITIVE)))
+            .take(k - ranked.len());
+        ranked.extend(fill.collect::<Vec<_>>());
+    }
+    let items = ranked
+        .into_iter()
+        .filter_map(|(i, score)| {
+            state.items.get(i as usize).map(|s| RecItem {
+                item_id: s.id.clone(),
+                score: (score * 1e6).round() / 1e6,
+                category: s.category.clone(),
+            })
+        })
+        .collect();
+    Ok(RecResponse {
+        model: MODEL_NAME.to_owned(),
+        strategy: strategy.to_owned(),
+        items,
+    })
+}
+
+#[cfg(test)]
+mod tests;

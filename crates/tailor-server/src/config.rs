@@ -1,0 +1,136 @@
+//! The typed configuration of a Tailor server (`tailor.toml`). Layering (embedded defaults →
+//! file → `TAILOR__*` environment) happens in the binary; this is the shape and its checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tailor_features::LiveConfig;
+use tailor_rec::RecConfig;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the log, checkpoints and schemas live.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub listen: String,
+    pub collector: CollectorConfig,
+    pub log: LogConfig,
+    pub live: LiveConfig,
+    pub recommend: RecConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./tailor-data"),
+            listen: "127.0.0.1:8080".into(),
+            collector: CollectorConfig::default(),
+            log: LogConfig::default(),
+            live: LiveConfig::default(),
+            recommend: RecConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    /// Accepted write keys (HTTP basic-auth user, or `writeKey` in the body). Empty: any
+    /// key is accepted, and the server only listens on loopback addresses.
+    pub write_keys: Vec<String>,
+    /// Secret keys for admin calls (schema changes), sent as `Authorization: Bearer KEY`.
+    /// Empty: admin calls are open (loopback only, as above).
+    pub admin_keys: Vec<String>,
+    /// Largest request body, compressed or decoded, in bytes.
+    pub max_request_bytes: usize,
+    /// How long a request may wait for its durable append before answering 503, in ms.
+    pub ack_timeout_ms: u64,
+    /// `messageId` de-duplication window, in seconds.
+    pub dedupe_window_secs: u64,
+    /// Most `messageId`s remembered (memory bound; the oldest are forgotten first).
+    pub dedupe_max_entries: usize,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            write_keys: Vec::new(),
+            admin_keys: Vec::new(),
+            max_request_bytes: 8 * 1024 * 1024,
+            ack_timeout_ms: 9_000,
+            dedupe_window_secs: 24 * 3600,
+            dedupe_max_entries: 5_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Partitions of the `events` topic (fixed when the topic is created).
+    pub partitions: u32,
+    /// Segment file size before rolling, in bytes.
+    pub segment_bytes: u64,
+    /// fsync before acknowledging (turning it off gives up durability; benchmarks only).
+    pub fsync: bool,
+    /// Pending append requests before the collector answers 429.
+    pub queue_capacity: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            partitions: 4,
+            segment_bytes: 64 * 1024 * 1024,
+            fsync: true,
+            queue_capacity: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let addr: SocketAddr = self.listen.parse().map_err(|e| {
+            format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080 ({e})",
+                self.listen
+            )
+        })?;
+        if !addr.ip().is_loopback() && self.collector.write_keys.is_empty() {
+            return Err(format!(
+                "listen: refusing to listen on {addr} (not loopback) without collector.write_keys; \
+                 configure write keys or listen on 127.0.0.1"
+            ));
+        }
+        if self.collector.write_keys.iter().any(|k| k.is_empty()) {
+            return Err("collector.write_keys: keys must not be empty strings".into());
+        }
+        if self.collector.max_request_bytes < 64 * 1024 {
+            return Err("collector.max_request_bytes must be at least 65536".into());
+        }
+        if self.collector.ack_timeout_ms == 0 || self.collector.ack_timeout_ms > 10_000 {
+            return Err(
+                "collector.ack_timeout_ms must be between 1 and 10000 (SDKs resend after 10 s)"
+                    .into(),
+            );
+        }
+        if self.collector.dedupe_max_entries == 0 {
+            return Err("collector.dedupe_max_entries must be greater than 0".into());
+        }
+        if self.log.partitions == 0 || self.log.partitions > 1024 {
+            return Err("log.partitions must be between 1 and 1024".into());
+        }
+        if self.log.segment_bytes < 4096 {
+            return Err("log.segment_bytes must be at least 4096".into());
+        }
+        if self.log.queue_capacity == 0 {
+            return Err("log.queue_capacity must be greater than 0".into());
+        }
+        self.live.validate()?;
+        self.recommend.validate()?;
+        Ok(())
+    }
+}

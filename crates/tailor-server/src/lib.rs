@@ -1,0 +1,179 @@
+//! Tailor's HTTP server: the Segment-compatible collector, recommendations, schema
+//! registry, dead letters and operations endpoints, wired to the embedded log and the live
+//! processor. [`start`] runs every role in one process.
+
+pub mod body;
+pub mod config;
+pub mod dedupe;
+mod error;
+pub mod ingest;
+pub mod metrics;
+pub mod registry_store;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use parking_lot::RwLock;
+use tailor_features::Processor;
+use tailor_log::{EmbeddedLog, EmbeddedOptions, Log};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+pub use error::{ApiError, Error, Result};
+pub use ingest::{DEAD_LETTER_TOPIC, EVENTS_TOPIC};
+use state::{App, AppState};
+
+/// Consumer group of the live processor.
+pub const LIVE_GROUP: &str = "live";
+
+/// Opens the embedded log of a data directory, creating the topics it needs.
+pub fn open_log(cfg: &Config) -> Result<Arc<EmbeddedLog>> {
+    let log = EmbeddedLog::open(
+        &cfg.data_dir.join("log"),
+        EmbeddedOptions {
+            segment_bytes: cfg.log.segment_bytes,
+            fsync: cfg.log.fsync,
+            queue_capacity: cfg.log.queue_capacity,
+            ..EmbeddedOptions::default()
+        },
+    )?;
+    log.create_topic(EVENTS_TOPIC, cfg.log.partitions)?;
+    log.create_topic(DEAD_LETTER_TOPIC, 1)?;
+    Ok(log)
+}
+
+/// A server started by [`start`].
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub app: App,
+    stop: Option<oneshot::Sender<()>>,
+    join: JoinHandle<Result<()>>,
+}
+
+impl RunningServer {
+    /// Graceful shutdown: stop accepting, finish in-flight requests, drain the processor,
+    /// checkpoint, commit and close the log.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.join
+            .await
+            .unwrap_or_else(|e| Err(Error::Config(format!("server task failed: {e}"))))
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The router over shared state (all routes).
+pub fn router(app: App) -> Router {
+    let max = app.cfg.collector.max_request_bytes;
+    Router::new()
+        .merge(routes::collector::router())
+        .merge(routes::recommend::router())
+        .merge(routes::schemas::router())
+        .merge(routes::dead_letters::router())
+        .merge(routes::ops::router())
+        .layer(axum::middleware::from_fn(routes::track_http))
+        .layer(DefaultBodyLimit::max(max))
+        .with_state(app)
+}
+
+/// Starts every role of a single-node Tailor: log, live processor, HTTP server.
+pub async fn start(cfg: Config) -> Result<RunningServer> {
+    cfg.validate().map_err(Error::Config)?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(io_err(&cfg.data_dir))?;
+    let prometheus = metrics::prometheus();
+    let log = open_log(&cfg)?;
+    let dyn_log: Arc<dyn Log> = log.clone();
+    let registry_path = cfg.data_dir.join("schemas.json");
+    let registry = Arc::new(RwLock::new(Arc::new(registry_store::load_or_init(
+        &registry_path,
+    )?)));
+    let dedupe = Arc::new(dedupe::Dedupe::new(
+        cfg.collector.dedupe_window_secs,
+        cfg.collector.dedupe_max_entries,
+    ));
+    let ingest = ingest::Ingest::new(
+        dyn_log.clone(),
+        registry.clone(),
+        dedupe.clone(),
+        Duration::from_millis(cfg.collector.ack_timeout_ms),
+    );
+    let remembered = ingest.rebuild_dedupe()?;
+    tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
+    let processor = Processor::open(
+        dyn_log.clone(),
+        EVENTS_TOPIC,
+        LIVE_GROUP,
+        cfg.live.clone(),
+        cfg.data_dir.join("checkpoints").join("live.ckpt"),
+    )?;
+    let live = processor.state();
+    let processor = processor.spawn();
+
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: cfg.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: cfg.listen.clone(),
+        source,
+    })?;
+    let app: App = Arc::new(AppState {
+        cfg: Arc::new(cfg),
+        log: dyn_log,
+        ingest,
+        dedupe,
+        registry,
+        registry_path,
+        registry_write: tokio::sync::Mutex::new(()),
+        live,
+        prometheus,
+        ready: AtomicBool::new(false),
+    });
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let router = router(app.clone());
+    let app2 = app.clone();
+    let join = tokio::spawn(async move {
+        app2.ready.store(true, Ordering::Release);
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        app2.ready.store(false, Ordering::Release);
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+        processor.stop().await?;
+        log.close()?;
+        tracing::info!("tailor stopped cleanly");
+        Ok(())
+    });
+    tracing::info!(%addr, "tailor listening");
+    Ok(RunningServer {
+        addr,
+        app,
+        stop: Some(stop_tx),
+        join,
+    })
+}

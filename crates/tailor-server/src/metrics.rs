@@ -1,0 +1,105 @@
+//! Metrics of the server: collector, API and the Prometheus endpoint itself.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const EVENTS_ACCEPTED: &str = "tailor_collector_events_accepted_total";
+pub const EVENTS_REJECTED: &str = "tailor_collector_events_rejected_total";
+pub const EVENTS_DUPLICATE: &str = "tailor_collector_events_duplicate_total";
+pub const REQUESTS_REJECTED: &str = "tailor_collector_requests_rejected_total";
+pub const BATCH_SIZE: &str = "tailor_collector_batch_events";
+pub const REQUEST_BYTES: &str = "tailor_collector_request_bytes";
+pub const DEDUPE_EVICTED: &str = "tailor_collector_dedupe_evicted_total";
+pub const DEDUPE_ENTRIES: &str = "tailor_collector_dedupe_entries";
+pub const HTTP_DURATION: &str = "tailor_http_request_duration_seconds";
+pub const HTTP_REQUESTS: &str = "tailor_http_requests_total";
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        EVENTS_ACCEPTED,
+        Unit::Count,
+        "Events durably appended to the events log."
+    );
+    describe_counter!(
+        EVENTS_REJECTED,
+        Unit::Count,
+        "Events rejected as invalid and written to the dead-letter log, by reason."
+    );
+    describe_counter!(
+        EVENTS_DUPLICATE,
+        Unit::Count,
+        "Events dropped because their messageId was already stored."
+    );
+    describe_counter!(
+        REQUESTS_REJECTED,
+        Unit::Count,
+        "Collector requests refused as a whole, by reason."
+    );
+    describe_histogram!(BATCH_SIZE, Unit::Count, "Events per collector request.");
+    describe_histogram!(
+        REQUEST_BYTES,
+        Unit::Bytes,
+        "Decoded collector request body size."
+    );
+    describe_counter!(
+        DEDUPE_EVICTED,
+        Unit::Count,
+        "messageIds forgotten before the end of the dedupe window because of the memory bound."
+    );
+    describe_gauge!(
+        DEDUPE_ENTRIES,
+        Unit::Count,
+        "messageIds held for de-duplication."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by route and status."
+    );
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP requests by route and status."
+    );
+}
+
+/// The process-wide Prometheus recorder (installed once; later servers in the same process
+/// share it).
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let latency = [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
+            ];
+            let sizes = [1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0];
+            let bytes = [1e3, 1e4, 1e5, 5e5, 1e6, 4e6, 8e6];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), &sizes))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), &bytes))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("tailor_log_group_commit_requests".into()),
+                        &sizes,
+                    )
+                });
+            let handle = match builder.map(|b| b.install_recorder()) {
+                Ok(Ok(h)) => h,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "metrics recorder already installed; /metrics will be empty");
+                    PrometheusBuilder::new().build_recorder().handle()
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "bad metric buckets");
+                    PrometheusBuilder::new().build_recorder().handle()
+                }
+            };
+            describe();
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,30 @@
+//! HTTP routes, one file per area.
+
+pub mod collector;
+pub mod dead_letters;
+pub mod ops;
+pub mod recommend;
+pub mod schemas;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+
+use crate::metrics as m;
+
+/// Records latency and count per route and status.
+pub async fn track_http(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::histogram!(m::HTTP_DURATION, &labels).record(start.elapsed().as_secs_f64());
+    metrics::counter!(m::HTTP_REQUESTS, &labels).increment(1);
+    resp
+}

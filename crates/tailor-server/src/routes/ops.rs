@@ -1,0 +1,86 @@
+//! Operations: `GET /metrics` (Prometheus text), `GET /health`, `GET /ready`,
+//! `GET /v1/status` (pipeline positions as JSON).
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::ingest::{DEAD_LETTER_TOPIC, EVENTS_TOPIC};
+use crate::metrics as m;
+use crate::state::App;
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/metrics", get(prometheus))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/v1/status", get(status))
+}
+
+async fn prometheus(State(app): State<App>) -> impl IntoResponse {
+    metrics::gauge!(m::DEDUPE_ENTRIES).set(app.dedupe.len() as f64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.prometheus.render(),
+    )
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(app): State<App>) -> impl IntoResponse {
+    if app.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "starting"})),
+        )
+    }
+}
+
+/// Log end offsets, processed offsets and counts: what tools and tests poll.
+pub fn status_json(app: &App) -> Value {
+    let partitions = app.log.partitions(EVENTS_TOPIC).unwrap_or(0);
+    let ends: Vec<u64> = (0..partitions)
+        .map(|p| app.log.end_offset(EVENTS_TOPIC, p).unwrap_or(0))
+        .collect();
+    let live = app.live.read();
+    let processed: Vec<u64> = (0..partitions as usize)
+        .map(|p| live.offsets.get(p).copied().unwrap_or(0))
+        .collect();
+    let lag: u64 = ends
+        .iter()
+        .zip(&processed)
+        .map(|(e, p)| e.saturating_sub(*p))
+        .sum();
+    json!({
+        "log": {
+            "events_end_offsets": ends,
+            "dead_letter_end_offset": app.log.end_offset(DEAD_LETTER_TOPIC, 0).unwrap_or(0),
+        },
+        "live": {
+            "offsets": processed,
+            "lag": lag,
+            "events_processed": live.events_processed,
+            "interactions_processed": live.interactions_processed,
+            "users": live.users.len(),
+            "items": live.items.len(),
+            "watermark": tailor_event::time::format_ms(live.watermark_ms),
+        },
+        "collector": {"dedupe_entries": app.dedupe.len()},
+    })
+}
+
+async fn status(State(app): State<App>) -> Json<Value> {
+    Json(status_json(&app))
+}

@@ -1,0 +1,92 @@
+//! `GET /v1/recommendations?user_id=U|anonymous_id=A|item_id=I&k=10`.
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tailor_rec::{recommend, RecRequest};
+
+use crate::error::ApiError;
+use crate::state::App;
+
+#[derive(Debug, Deserialize)]
+pub struct RecQuery {
+    pub user_id: Option<String>,
+    pub anonymous_id: Option<String>,
+    pub item_id: Option<String>,
+    pub k: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RankedItem {
+    pub item_id: String,
+    pub position: usize,
+    pub score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecAnswer {
+    pub rec_id: String,
+    pub model: String,
+    pub strategy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    pub items: Vec<RankedItem>,
+}
+
+pub fn router() -> Router<App> {
+    Router::new().route("/v1/recommendations", get(recommendations))
+}
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+async fn recommendations(
+    State(app): State<App>,
+    query: Result<Query<RecQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RecAnswer>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let k = match nonempty(&q.k) {
+        None => None,
+        Some(k) => Some(k.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("k must be a positive integer, got {k:?}"))
+        })?),
+    };
+    let user = nonempty(&q.user_id).or(nonempty(&q.anonymous_id));
+    let req = RecRequest {
+        user,
+        item: nonempty(&q.item_id),
+        k,
+    };
+    let resp = {
+        let state = app.live.read();
+        recommend(&state, &app.cfg.live, &app.cfg.recommend, &req)
+    }
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(RecAnswer {
+        rec_id: uuid::Uuid::new_v4().to_string(),
+        model: resp.model,
+        strategy: resp.strategy,
+        user_id: nonempty(&q.user_id).map(str::to_owned),
+        anonymous_id: nonempty(&q.anonymous_id).map(str::to_owned),
+        item_id: req.item.map(str::to_owned),
+        items: resp
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, it)| RankedItem {
+                item_id: it.item_id,
+                position: i + 1,
+                score: it.score,
+                category: it.category,
+            })
+            .collect(),
+    }))
+}

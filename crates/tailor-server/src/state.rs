@@ -1,0 +1,31 @@
+//! What every handler shares.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use parking_lot::RwLock;
+use tailor_event::SchemaRegistry;
+use tailor_features::LiveState;
+use tailor_log::Log;
+
+use crate::config::Config;
+use crate::dedupe::Dedupe;
+use crate::ingest::Ingest;
+
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub log: Arc<dyn Log>,
+    pub ingest: Ingest,
+    pub dedupe: Arc<Dedupe>,
+    pub registry: Arc<RwLock<Arc<SchemaRegistry>>>,
+    pub registry_path: PathBuf,
+    /// Serializes schema changes (read-modify-persist).
+    pub registry_write: tokio::sync::Mutex<()>,
+    pub live: Arc<RwLock<LiveState>>,
+    pub prometheus: PrometheusHandle,
+    pub ready: AtomicBool,
+}
+
+pub type App = Arc<AppState>;

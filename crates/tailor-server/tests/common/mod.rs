@@ -1,0 +1,80 @@
+//! Shared helpers for scenario tests that drive a real server over HTTP.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tailor_server::{Config, RunningServer};
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub dir: std::path::PathBuf,
+}
+
+pub fn config(dir: &std::path::Path) -> Config {
+    let mut cfg = Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    cfg.live.checkpoint_interval_secs = 1;
+    cfg
+}
+
+pub async fn start(cfg: Config) -> TestServer {
+    let dir = cfg.data_dir.clone();
+    let server = tailor_server::start(cfg).await.expect("server starts");
+    TestServer {
+        url: server.url(),
+        server,
+        http: reqwest::Client::new(),
+        dir,
+    }
+}
+
+impl TestServer {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path_and_query}", self.url))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `/v1/status` until the live processor has applied everything in the log.
+    pub async fn wait_processed(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, status) = self.get("/v1/status").await;
+            if status["live"]["lag"] == 0 {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "not processed in time: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub fn track(user: &str, event: &str, props: Value, message_id: &str, ts: &str) -> Value {
+    json!({
+        "type": "track", "event": event, "userId": user, "messageId": message_id,
+        "timestamp": ts, "properties": props,
+    })
+}

@@ -1,0 +1,71 @@
+//! `tailor generate`: synthetic shop events as Segment-format NDJSON.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::synth::{Shop, ShopConfig};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShopArgs {
+    /// Users in the synthetic shop.
+    #[arg(long, default_value_t = 2_000)]
+    pub users: usize,
+    /// Products in the catalog.
+    #[arg(long, default_value_t = 500)]
+    pub items: usize,
+    /// Product categories.
+    #[arg(long, default_value_t = 12)]
+    pub categories: usize,
+    /// Days of activity.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Random seed (same seed, same events).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl ShopArgs {
+    pub fn shop(&self) -> Shop {
+        Shop::new(ShopConfig {
+            users: self.users,
+            items: self.items,
+            categories: self.categories,
+            days: self.days,
+            seed: self.seed,
+            ..ShopConfig::default()
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub shop: ShopArgs,
+    /// Output file (default: standard output).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let shop = args.shop.shop();
+    let out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(out);
+    let mut n = 0u64;
+    for e in shop.events() {
+        serde_json::to_writer(&mut out, &e)?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()?;
+    if let Some(p) = &args.out {
+        eprintln!("wrote {n} events to {}", p.display());
+    }
+    Ok(())
+}

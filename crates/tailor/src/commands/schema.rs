@@ -1,0 +1,141 @@
+//! `tailor schema list|show|add`. Reads `schemas.json` in the data directory; `add` goes
+//! through the running server's API when one holds the data directory, else edits the file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use tailor_event::{Compatibility, SchemaRegistry};
+use tailor_server::registry_store;
+
+use crate::config::{load, DataArgs};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SchemaCommand {
+    /// Subjects with their compatibility mode and versions.
+    List,
+    /// One subject's schema (latest version unless --version).
+    Show {
+        subject: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Register FILE (a JSON Schema document) as the next version of SUBJECT.
+    Add {
+        subject: String,
+        file: PathBuf,
+        /// BACKWARD (default for new subjects), FORWARD, FULL or NONE.
+        #[arg(long)]
+        compatibility: Option<Compatibility>,
+    },
+}
+
+/// Whether a server holds the data directory's log lock.
+fn server_running(data_dir: &Path) -> bool {
+    std::fs::File::open(data_dir.join("log").join("LOCK"))
+        .map(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
+        .unwrap_or(false)
+}
+
+pub async fn run(cmd: SchemaCommand, data: &DataArgs) -> Result<()> {
+    let cfg = load(data, None)?;
+    let path = cfg.data_dir.join("schemas.json");
+    let load_registry = || -> Result<SchemaRegistry> {
+        if !path.exists() {
+            return Ok(SchemaRegistry::with_defaults());
+        }
+        Ok(registry_store::load_or_init(&path)?)
+    };
+    match cmd {
+        SchemaCommand::List => {
+            let r = load_registry()?;
+            println!("{:<28} {:<9} {:>6}  versions", "subject", "mode", "latest");
+            for s in r.subjects() {
+                let versions: Vec<String> =
+                    s.versions.iter().map(|v| v.version.to_string()).collect();
+                println!(
+                    "{:<28} {:<9} {:>6}  {}",
+                    s.subject,
+                    s.compatibility.to_string(),
+                    s.latest().map_or(0, |v| v.version),
+                    versions.join(",")
+                );
+            }
+        }
+        SchemaCommand::Show { subject, version } => {
+            let r = load_registry()?;
+            let s = r.subject(&subject).with_context(|| {
+                format!("no schema subject {subject:?}; `tailor schema list` shows them")
+            })?;
+            let v = match version {
+                Some(n) => s.versions.iter().find(|v| v.version == n),
+                None => s.latest(),
+            }
+            .with_context(|| format!("subject {subject:?} has no version {version:?}"))?;
+            println!("# {subject} v{} ({})", v.version, s.compatibility);
+            println!("{}", serde_json::to_string_pretty(&v.schema)?);
+        }
+        SchemaCommand::Add {
+            subject,
+            file,
+            compatibility,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let schema: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            if server_running(&cfg.data_dir) {
+                let url = format!(
+                    "http://{}/v1/schemas/{}",
+                    cfg.listen,
+                    subject
+                        .replace('%', "%25")
+                        .replace(' ', "%20")
+                        .replace('/', "%2F")
+                        .replace('?', "%3F")
+                        .replace('#', "%23")
+                );
+                let mut body = serde_json::json!({"schema": schema});
+                if let Some(c) = compatibility {
+                    body["compatibility"] = Value::String(c.to_string());
+                }
+                let mut req = reqwest::Client::new().post(&url).json(&body);
+                if let Some(key) = std::env::var("TAILOR_ADMIN_KEY").ok().or(cfg
+                    .collector
+                    .admin_keys
+                    .first()
+                    .cloned())
+                {
+                    req = req.bearer_auth(key);
+                }
+                let resp = req.send().await.with_context(|| {
+                    format!(
+                        "a server holds {}; could not reach it at {url}",
+                        cfg.data_dir.display()
+                    )
+                })?;
+                let status = resp.status();
+                let answer: Value = resp.json().await.unwrap_or(Value::Null);
+                if !status.is_success() {
+                    bail!(
+                        "{}",
+                        answer["message"]
+                            .as_str()
+                            .unwrap_or("the server refused the schema")
+                    );
+                }
+                println!(
+                    "registered {subject} v{} (through the running server)",
+                    answer["version"]
+                );
+            } else {
+                std::fs::create_dir_all(&cfg.data_dir)?;
+                let mut r = load_registry()?;
+                let v = r.add(&subject, schema, compatibility)?;
+                registry_store::save(&path, &r)?;
+                println!("registered {subject} v{v}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! `tailor serve`: every role in one process until SIGTERM / Ctrl-C.
+
+use anyhow::Result;
+
+use crate::config::{load, DataArgs};
+
+/// Resolves when the process receives SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub async fn run(data: &DataArgs, listen: Option<&str>) -> Result<()> {
+    let cfg = load(data, listen)?;
+    let dir = cfg.data_dir.display().to_string();
+    let server = tailor_server::start(cfg).await?;
+    eprintln!(
+        "tailor serving on {url} (data in {dir})\n  collector: POST {url}/v1/batch\n  recommendations: GET {url}/v1/recommendations?user_id=...\n  metrics: {url}/metrics",
+        url = server.url()
+    );
+    shutdown_signal().await;
+    eprintln!("shutting down: draining requests, checkpointing, closing the log");
+    server.shutdown().await?;
+    Ok(())
+}

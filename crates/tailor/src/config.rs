@@ -1,0 +1,196 @@
+//! Layered configuration: embedded defaults → `tailor.toml` (or `--config FILE`) →
+//! `TAILOR__SECTION__KEY=value` environment variables → command-line flags.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use tailor_server::Config;
+use toml::Value;
+
+/// Options every command that touches stored data takes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DataArgs {
+    /// Configuration file (default: ./tailor.toml when it exists).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Table(b), Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// A scalar from an environment variable: TOML syntax when it parses (`true`, `4`,
+/// `["a", "b"]`), else the literal string.
+fn env_value(raw: &str) -> Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_owned()))
+}
+
+/// Loads the layered configuration from `vars` (the process environment in practice).
+pub fn load_with(
+    args: &DataArgs,
+    listen: Option<&str>,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config> {
+    let mut value = Value::try_from(Config::default()).context("embedding default config")?;
+    let file = match &args.config {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from("tailor.toml")).filter(|p| p.exists()),
+    };
+    if let Some(path) = &file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        // Parse into the typed config first: errors then name the line and field.
+        toml::from_str::<Config>(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let table: Value =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        merge(&mut value, table);
+    }
+    for (k, v) in vars {
+        let Some(rest) = k.strip_prefix("TAILOR__") else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if path.iter().any(String::is_empty) {
+            bail!("environment variable {k}: empty path segment");
+        }
+        let mut over = env_value(&v);
+        for seg in path.iter().rev() {
+            let mut t = toml::Table::new();
+            t.insert(seg.clone(), over);
+            over = Value::Table(t);
+        }
+        merge(&mut value, over);
+    }
+    let mut cfg: Config = value
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("invalid configuration (from TAILOR__* environment?): {e}"))?;
+    if let Some(dir) = &args.data_dir {
+        cfg.data_dir = dir.clone();
+    }
+    if let Some(listen) = listen {
+        cfg.listen = listen.to_owned();
+    }
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(cfg)
+}
+
+pub fn load(args: &DataArgs, listen: Option<&str>) -> Result<Config> {
+    load_with(args, listen, std::env::vars())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn layers_defaults_file_env_flags() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("tailor.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[log]\npartitions = 8\n[live]\nrecent_items = 7\n",
+        )
+        .expect("write");
+        let args = DataArgs {
+            config: Some(file.clone()),
+            data_dir: None,
+        };
+        let cfg = load_with(
+            &args,
+            None,
+            vars(&[("TAILOR__LOG__PARTITIONS", "2"), ("OTHER", "x")]),
+        )
+        .expect("cfg");
+        assert_eq!(cfg.listen, "127.0.0.1:9000");
+        assert_eq!(cfg.log.partitions, 2, "env beats file");
+        assert_eq!(cfg.live.recent_items, 7);
+        assert_eq!(cfg.live.session_items, 20, "default kept");
+        let args = DataArgs {
+            config: Some(file),
+            data_dir: Some("/tmp/x".into()),
+        };
+        let cfg = load_with(
+            &args,
+            Some("127.0.0.1:1"),
+            vars(&[("TAILOR__COLLECTOR__WRITE_KEYS", "[\"a\"]")]),
+        )
+        .expect("cfg");
+        assert_eq!(cfg.listen, "127.0.0.1:1");
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.collector.write_keys, vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[log]\npartitons = 3\n").expect("write");
+        let args = DataArgs {
+            config: Some(file.clone()),
+            data_dir: None,
+        };
+        let e = load_with(&args, None, vars(&[]))
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("partitons") && e.contains("line 2"), "{e}");
+        std::fs::write(&file, "[log]\npartitions = \"many\"\n").expect("write");
+        let e = load_with(&args, None, vars(&[]))
+            .expect_err("type")
+            .to_string();
+        assert!(e.contains("partitions"), "{e}");
+        let e = load_with(&DataArgs::default(), Some("0.0.0.0:80"), vars(&[]))
+            .expect_err("open bind")
+            .to_string();
+        assert!(e.contains("write_keys"), "{e}");
+        let e = load_with(
+            &DataArgs::default(),
+            None,
+            vars(&[("TAILOR__LOG__NOPE", "1")]),
+        )
+        .expect_err("env")
+        .to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    /// The configuration reference in the README is the real defaults.
+    #[test]
+    fn readme_config_reference_matches_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\ndata_dir")
+            .expect("config block in README")
+            + 8;
+        let len = readme[start..].find("```").expect("end of block");
+        let documented: tailor_server::Config =
+            toml::from_str(&readme[start..start + len]).expect("README config parses");
+        assert_eq!(documented, tailor_server::Config::default());
+    }
+}

@@ -1,0 +1,101 @@
+//! `tailor`: one binary for every role of the Tailor personalization platform.
+
+mod client;
+mod commands;
+mod config;
+mod synth;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::DataArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tailor",
+    version,
+    about = "Real-time personalization: collect, log, process, recommend."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every role (collector, log, live processor, API) in one process.
+    Serve {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Listen address (default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Start the server, send it a synthetic shop's events over HTTP, and show recommendations.
+    Demo(commands::demo::DemoArgs),
+    /// Write synthetic shop events as Segment-format NDJSON.
+    Generate(commands::generate::GenerateArgs),
+    /// Benchmarks: `ingest` and `recommend`.
+    Bench {
+        #[command(subcommand)]
+        which: commands::bench::BenchCommand,
+    },
+    /// Inspect the durable log (like kcat for Kafka).
+    Log {
+        #[command(subcommand)]
+        which: commands::log::LogCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// The schema registry: list, show, add.
+    Schema {
+        #[command(subcommand)]
+        which: commands::schema::SchemaCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List rejected events with their reasons.
+    DeadLetters {
+        /// How many of the most recent dead letters to print.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Start at this offset instead of the most recent.
+        #[arg(long)]
+        from: Option<u64>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAILOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_tracing();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { data, listen } => commands::serve::run(&data, listen.as_deref()).await,
+        Command::Demo(args) => commands::demo::run(args).await,
+        Command::Generate(args) => commands::generate::run(args),
+        Command::Bench { which } => commands::bench::run(which).await,
+        Command::Log { which, data } => commands::log::run(which, &data),
+        Command::Schema { which, data } => commands::schema::run(which, &data).await,
+        Command::DeadLetters { limit, from, data } => {
+            commands::log::dead_letters(&data, limit, from)
+        }
+    }
+}
