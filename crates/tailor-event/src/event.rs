@@ -83,4 +83,43 @@ impl Event {
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+
+    /// The fields stream processing reads, without the raw payload.
+    pub fn view(&self) -> EventView {
+        EventView {
+            user_id: self.user_id.clone(),
+            anonymous_id: self.anonymous_id.clone(),
+            event_time_ms: self.event_time_ms,
+            received_at_ms: self.received_at_ms,
+            interactions: self.interactions.clone(),
+        }
+    }
+}
+
+/// What stream processing needs of a stored [`Event`], decoded without copying its raw
+/// payload (serde skips it).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct EventView {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub anonymous_id: Option<String>,
+    pub event_time_ms: i64,
+    pub received_at_ms: i64,
+    #[serde(default)]
+    pub interactions: Vec<Interaction>,
+}
+
+impl EventView {
+    /// Same key as [`Event::partition_key`].
+    pub fn partition_key(&self) -> &str {
+        self.user_id
+            .as_deref()
+            .or(self.anonymous_id.as_deref())
+            .unwrap_or("")
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
 }

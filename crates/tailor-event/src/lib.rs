@@ -12,7 +12,7 @@ pub mod time;
 
 pub use ecommerce::{Interaction, InteractionKind};
 pub use error::{Error, Result};
-pub use event::{Event, EventType};
+pub use event::{Event, EventType, EventView};
 pub use schema::{Compatibility, SchemaRegistry};
 pub use segment::{parse_request, Endpoint, ParsedEvent, ParsedRequest, Rejection};
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::select_all;
 use parking_lot::RwLock;
-use tailor_event::Event;
+use tailor_event::EventView;
 use tailor_log::{Log, StoredRecord};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -120,9 +120,9 @@ impl Processor {
     }
 
     fn apply(&self, partition: u32, records: &[StoredRecord]) {
-        let decoded: Vec<(u64, Option<Event>)> = records
+        let decoded: Vec<(u64, Option<EventView>)> = records
             .iter()
-            .map(|r| match Event::from_json(&r.value) {
+            .map(|r| match EventView::from_json(&r.value) {
                 Ok(e) => (r.offset, Some(e)),
                 Err(e) => {
                     tracing::error!(partition, offset = r.offset, error = %e, "undecodable event in the log; skipped");

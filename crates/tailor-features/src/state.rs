@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use tailor_event::{Event, InteractionKind};
+use tailor_event::{EventView, InteractionKind};
 
 use crate::config::LiveConfig;
 use crate::decay::Decayed;
@@ -96,7 +96,7 @@ impl LiveState {
 
     /// Applies one event read at `offset` of `partition`. Deterministic: the same events in
     /// the same order give the same state.
-    pub fn apply(&mut self, cfg: &LiveConfig, partition: u32, offset: u64, event: &Event) {
+    pub fn apply(&mut self, cfg: &LiveConfig, partition: u32, offset: u64, event: &EventView) {
         let p = partition as usize;
         if self.offsets.len() <= p {
             self.offsets.resize(p + 1, 0);
@@ -125,7 +125,12 @@ impl LiveState {
             if inter.kind == InteractionKind::Impression {
                 continue;
             }
-            let user = self.users.entry(key.to_owned()).or_default();
+            if !self.users.contains_key(key) {
+                self.users.insert(key.to_owned(), UserState::default());
+            }
+            let Some(user) = self.users.get_mut(key) else {
+                continue;
+            };
             user.events += 1;
             if t - user.last_event_ms > gap {
                 user.session.clear();
@@ -135,15 +140,17 @@ impl LiveState {
             if inter.kind == InteractionKind::Purchase && !user.purchased.contains(&idx) {
                 push_bounded(&mut user.purchased, idx, cfg.purchased_items);
             }
-            let partners: Vec<ItemIdx> =
-                user.session.iter().copied().filter(|&i| i != idx).collect();
             if let Some(pos) = user.session.iter().position(|&i| i == idx) {
                 user.session.remove(pos);
             }
-            push_bounded(&mut user.session, idx, cfg.session_items);
-            for other in partners {
+            let mut partners = std::mem::take(&mut user.session);
+            for &other in &partners {
                 self.add_cooccurrence(idx, other, w, cfg.max_neighbours);
                 self.add_cooccurrence(other, idx, w, cfg.max_neighbours);
+            }
+            push_bounded(&mut partners, idx, cfg.session_items);
+            if let Some(user) = self.users.get_mut(key) {
+                user.session = partners;
             }
         }
         if self.events_processed.is_multiple_of(100_000) {

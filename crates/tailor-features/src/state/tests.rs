@@ -30,7 +30,7 @@ fn run(events: &[Event]) -> LiveState {
     let cfg = LiveConfig::default();
     let mut s = LiveState::default();
     for (i, e) in events.iter().enumerate() {
-        s.apply(&cfg, 0, i as u64, e);
+        s.apply(&cfg, 0, i as u64, &e.view());
     }
     s.refresh_trending(&cfg);
     s

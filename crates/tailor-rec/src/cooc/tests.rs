@@ -48,7 +48,7 @@ fn shop() -> (LiveState, LiveConfig) {
     events.push(event("buyer", View, "s1", t + 1));
     events.push(event("buyer", Purchase, "s2", t + 2));
     for (i, e) in events.iter().enumerate() {
-        s.apply(&live, 0, i as u64, e);
+        s.apply(&live, 0, i as u64, &e.view());
     }
     s.refresh_trending(&live);
     (s, live)
@@ -58,7 +58,12 @@ fn shop() -> (LiveState, LiveConfig) {
 fn user_gets_co_viewed_items_of_their_category() {
     use InteractionKind::*;
     let (mut s, live) = shop();
-    s.apply(&live, 0, 10_000, &event("new", View, "s1", 10_000_000));
+    s.apply(
+        &live,
+        0,
+        10_000,
+        &event("new", View, "s1", 10_000_000).view(),
+    );
     let r = recommend(
         &s,
         &live,
