@@ -69,10 +69,7 @@ pub struct Event {
 impl Event {
     /// The key that partitions the log and identifies the actor: user id, else anonymous id.
     pub fn partition_key(&self) -> &str {
-        self.user_id
-            .as_deref()
-            .or(self.anonymous_id.as_deref())
-            .unwrap_or("")
+        actor_key(&self.user_id, &self.anonymous_id)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -113,13 +110,15 @@ pub struct EventView {
 impl EventView {
     /// Same key as [`Event::partition_key`].
     pub fn partition_key(&self) -> &str {
-        self.user_id
-            .as_deref()
-            .or(self.anonymous_id.as_deref())
-            .unwrap_or("")
+        actor_key(&self.user_id, &self.anonymous_id)
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+}
+
+/// User id, else anonymous id, else empty.
+fn actor_key<'a>(user_id: &'a Option<String>, anonymous_id: &'a Option<String>) -> &'a str {
+    user_id.as_deref().or(anonymous_id.as_deref()).unwrap_or("")
 }
