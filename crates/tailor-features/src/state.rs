@@ -143,31 +143,14 @@ impl LiveState {
             if let Some(pos) = user.session.iter().position(|&i| i == idx) {
                 user.session.remove(pos);
             }
-            let mut partners = std::mem::take(&mut user.session);
-            for &other in &partners {
-                self.add_cooccurrence(idx, other, w, cfg.max_neighbours);
-                self.add_cooccurrence(other, idx, w, cfg.max_neighbours);
+            for &other in &user.session {
+                add_cooccurrence(&mut self.items, idx, other, w, cfg.max_neighbours);
+                add_cooccurrence(&mut self.items, other, idx, w, cfg.max_neighbours);
             }
-            push_bounded(&mut partners, idx, cfg.session_items);
-            if let Some(user) = self.users.get_mut(key) {
-                user.session = partners;
-            }
+            push_bounded(&mut user.session, idx, cfg.session_items);
         }
         if self.events_processed.is_multiple_of(100_000) {
             self.expire_users(cfg);
-        }
-    }
-
-    fn add_cooccurrence(&mut self, a: ItemIdx, b: ItemIdx, w: f32, max: usize) {
-        let Some(item) = self.items.get_mut(a as usize) else {
-            return;
-        };
-        *item.neighbours.entry(b).or_insert(0.0) += w;
-        if item.neighbours.len() > 2 * max {
-            let mut all: Vec<(ItemIdx, f32)> = item.neighbours.drain().collect();
-            all.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
-            all.truncate(max);
-            item.neighbours.extend(all);
         }
     }
 
@@ -200,6 +183,20 @@ impl LiveState {
     /// Interactions counted per kind, for stats.
     pub fn count(&self, item: &ItemState, kind: InteractionKind) -> u64 {
         item.counts[KIND_INDEX(kind)]
+    }
+}
+
+/// Adds `w` to the co-occurrence of `a` with `b`, keeping `a`'s neighbours bounded.
+fn add_cooccurrence(items: &mut [ItemState], a: ItemIdx, b: ItemIdx, w: f32, max: usize) {
+    let Some(item) = items.get_mut(a as usize) else {
+        return;
+    };
+    *item.neighbours.entry(b).or_insert(0.0) += w;
+    if item.neighbours.len() > 2 * max {
+        let mut all: Vec<(ItemIdx, f32)> = item.neighbours.drain().collect();
+        all.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
+        all.truncate(max);
+        item.neighbours.extend(all);
     }
 }
 

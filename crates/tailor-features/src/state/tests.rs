@@ -1,13 +1,9 @@
-use serde_json::value::RawValue;
-use tailor_event::{Event, EventType, Interaction, InteractionKind};
+use tailor_event::{EventView, Interaction, InteractionKind};
 
 use super::*;
 
-pub(crate) fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> Event {
-    Event {
-        message_id: format!("{user}-{item}-{t}"),
-        kind: EventType::Track,
-        event: Some("x".into()),
+pub(crate) fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> EventView {
+    EventView {
         user_id: Some(user.into()),
         anonymous_id: None,
         event_time_ms: t,
@@ -22,15 +18,14 @@ pub(crate) fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> Ev
             order_id: None,
             rec_id: None,
         }],
-        raw: RawValue::from_string("{}".into()).expect("raw"),
     }
 }
 
-fn run(events: &[Event]) -> LiveState {
+fn run(events: &[EventView]) -> LiveState {
     let cfg = LiveConfig::default();
     let mut s = LiveState::default();
     for (i, e) in events.iter().enumerate() {
-        s.apply(&cfg, 0, i as u64, &e.view());
+        s.apply(&cfg, 0, i as u64, e);
     }
     s.refresh_trending(&cfg);
     s
@@ -89,7 +84,7 @@ fn purchases_are_remembered_and_trending_decays() {
 fn replay_is_deterministic() {
     use InteractionKind::*;
     let kinds = [View, Click, AddToCart, Purchase, Impression];
-    let events: Vec<Event> = (0..2_000)
+    let events: Vec<EventView> = (0..2_000)
         .map(|i| {
             event(
                 &format!("u{}", i % 37),

@@ -1,13 +1,9 @@
-use serde_json::value::RawValue;
-use tailor_event::{Event, EventType, Interaction, InteractionKind};
+use tailor_event::{EventView, Interaction, InteractionKind};
 
 use super::*;
 
-fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> Event {
-    Event {
-        message_id: format!("{user}-{item}-{t}"),
-        kind: EventType::Track,
-        event: Some("x".into()),
+fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> EventView {
+    EventView {
         user_id: Some(user.into()),
         anonymous_id: None,
         event_time_ms: t,
@@ -22,7 +18,6 @@ fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> Event {
             order_id: None,
             rec_id: None,
         }],
-        raw: RawValue::from_string("{}".into()).expect("raw"),
     }
 }
 
@@ -48,7 +43,7 @@ fn shop() -> (LiveState, LiveConfig) {
     events.push(event("buyer", View, "s1", t + 1));
     events.push(event("buyer", Purchase, "s2", t + 2));
     for (i, e) in events.iter().enumerate() {
-        s.apply(&live, 0, i as u64, &e.view());
+        s.apply(&live, 0, i as u64, e);
     }
     s.refresh_trending(&live);
     (s, live)
@@ -58,12 +53,7 @@ fn shop() -> (LiveState, LiveConfig) {
 fn user_gets_co_viewed_items_of_their_category() {
     use InteractionKind::*;
     let (mut s, live) = shop();
-    s.apply(
-        &live,
-        0,
-        10_000,
-        &event("new", View, "s1", 10_000_000).view(),
-    );
+    s.apply(&live, 0, 10_000, &event("new", View, "s1", 10_000_000));
     let r = recommend(
         &s,
         &live,
