@@ -10,6 +10,8 @@ pub enum Error {
     },
     #[error("checkpoint {path} is corrupt ({reason}); move it away to rebuild state from the log")]
     CorruptCheckpoint { path: String, reason: String },
+    #[error("cannot start the live processor: {0}")]
+    Spawn(#[source] std::io::Error),
     #[error(transparent)]
     Log(#[from] tailor_log::Error),
 }

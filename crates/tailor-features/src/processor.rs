@@ -10,7 +10,6 @@ use parking_lot::RwLock;
 use tailor_event::EventView;
 use tailor_log::{Log, StoredRecord};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::checkpoint::{encode_checkpoint, load_checkpoint, write_checkpoint};
 use crate::config::LiveConfig;
@@ -33,16 +32,17 @@ pub struct Processor {
 /// A running processor; [`ProcessorHandle::stop`] drains, checkpoints and commits.
 pub struct ProcessorHandle {
     shutdown: watch::Sender<bool>,
-    join: JoinHandle<Result<()>>,
+    join: std::thread::JoinHandle<Result<()>>,
 }
 
 impl ProcessorHandle {
     pub async fn stop(self) -> Result<()> {
         let _ = self.shutdown.send(true);
-        match self.join.await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "live processor task failed");
+        let join = self.join;
+        match tokio::task::spawn_blocking(move || join.join()).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) | Err(_) => {
+                tracing::error!("live processor thread panicked");
                 Ok(())
             }
         }
@@ -85,10 +85,19 @@ impl Processor {
         self.state.clone()
     }
 
-    pub fn spawn(self) -> ProcessorHandle {
+    /// Runs the processor on its own OS thread (with a single-threaded runtime for its
+    /// timers and waits), so applying a batch never holds up the API's runtime workers.
+    pub fn spawn(self) -> Result<ProcessorHandle> {
         let (tx, rx) = watch::channel(false);
-        let join = tokio::spawn(self.run(rx));
-        ProcessorHandle { shutdown: tx, join }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(crate::Error::Spawn)?;
+        let join = std::thread::Builder::new()
+            .name("tailor-live".into())
+            .spawn(move || runtime.block_on(self.run(rx)))
+            .map_err(crate::Error::Spawn)?;
+        Ok(ProcessorHandle { shutdown: tx, join })
     }
 
     /// Processes whatever is in the log now, then returns (tools and tests).

@@ -126,7 +126,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         cfg.data_dir.join("checkpoints").join("live.ckpt"),
     )?;
     let live = processor.state();
-    let processor = processor.spawn();
+    let processor = processor.spawn()?;
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await

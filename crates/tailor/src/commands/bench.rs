@@ -16,13 +16,13 @@ pub enum BenchCommand {
     /// Batched POST /v1/batch over keep-alive connections, fsync on: events/s and ack latency.
     Ingest {
         /// Events per run.
-        #[arg(long, default_value_t = 200_000)]
+        #[arg(long, default_value_t = 500_000)]
         events: usize,
         /// Events per request.
         #[arg(long, default_value_t = 100)]
         batch: usize,
-        /// Concurrent keep-alive connections.
-        #[arg(long, default_value_t = 32)]
+        /// Concurrent keep-alive connections (each has one batch in flight).
+        #[arg(long, default_value_t = 8)]
         connections: usize,
         /// Runs (each on a fresh server); the median is reported.
         #[arg(long, default_value_t = 3)]
@@ -55,6 +55,45 @@ fn fresh_config(dir: &std::path::Path, fsync: bool) -> Config {
     };
     cfg.log.fsync = fsync;
     cfg
+}
+
+/// A server on its own runtime (its own worker threads), as it would be in its own process:
+/// the load generator's tasks never run on the server's workers.
+struct IsolatedServer {
+    runtime: Option<tokio::runtime::Runtime>,
+    server: Option<tailor_server::RunningServer>,
+    url: String,
+}
+
+impl IsolatedServer {
+    async fn start(cfg: Config) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tailor-server")
+            .enable_all()
+            .build()
+            .context("building the server runtime")?;
+        let server = runtime
+            .spawn(tailor_server::start(cfg))
+            .await
+            .context("server start task")??;
+        let url = server.url();
+        Ok(IsolatedServer {
+            runtime: Some(runtime),
+            server: Some(server),
+            url,
+        })
+    }
+
+    async fn shutdown(mut self) -> Result<()> {
+        if let (Some(rt), Some(server)) = (self.runtime.take(), self.server.take()) {
+            rt.spawn(server.shutdown())
+                .await
+                .context("server stop task")??;
+            rt.shutdown_background();
+        }
+        Ok(())
+    }
 }
 
 fn ms(us: u64) -> f64 {
@@ -93,7 +132,7 @@ async fn ingest_once(
     run: usize,
 ) -> Result<(f64, f64, f64)> {
     let dir = tempfile::tempdir()?;
-    let server = tailor_server::start(fresh_config(dir.path(), fsync)).await?;
+    let server = IsolatedServer::start(fresh_config(dir.path(), fsync)).await?;
     let shop = Shop::new(ShopConfig {
         users: (events / 15).max(10),
         items: 10_000,
@@ -110,7 +149,7 @@ async fn ingest_once(
             "ingest (no fsync)"
         },
     );
-    let r = send_batches(&server.url(), None, bodies, connections, &pb).await?;
+    let r = send_batches(&server.url, None, bodies, connections, &pb).await?;
     pb.finish_and_clear();
     server.shutdown().await?;
     let eps = r.accepted as f64 / r.elapsed.as_secs_f64();
@@ -165,8 +204,8 @@ async fn recommend(
     runs: usize,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = tailor_server::start(fresh_config(dir.path(), true)).await?;
-    let url = server.url();
+    let server = IsolatedServer::start(fresh_config(dir.path(), true)).await?;
+    let url = server.url.clone();
     let shop = Shop::new(ShopConfig {
         users,
         items,
