@@ -1,7 +1,10 @@
-//! Atomic checkpoints of [`LiveState`] together with the offsets it covers.
+//! Atomic checkpoints of all processor state — [`LiveState`] and the feature engine's
+//! per-partition states — together with the log offsets they cover.
 //!
 //! File: `TLCK` magic, format version (u32 LE), CRC-32C of the payload (u32 LE), payload
-//! length (u64 LE), then the bincode payload. Written to a temporary file, fsynced, renamed
+//! length (u64 LE), then the bincode payload ([`Snapshot`]). Version 1 files (live state
+//! only, written before the feature engine existed) are not restored: the processor
+//! rebuilds everything from offset 0, which the log still holds. Written to a temporary file, fsynced, renamed
 //! over the previous checkpoint and the directory fsynced: a crash leaves either the old or
 //! the new checkpoint, never a mix.
 
@@ -9,11 +12,22 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::state::LiveState;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"TLCK";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+
+/// What one checkpoint holds. Both parts cover exactly `live.offsets`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub live: LiveState,
+    /// The feature engine's encoded partition states, by partition
+    /// ([`crate::engine::PartitionState::encode`]).
+    pub features: Vec<Vec<u8>>,
+}
 const HEADER: usize = 4 + 4 + 4 + 8;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
@@ -24,7 +38,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// Serializes the state into checkpoint bytes.
-pub fn encode_checkpoint(state: &LiveState) -> Vec<u8> {
+pub fn encode_checkpoint(state: &Snapshot) -> Vec<u8> {
     // bincode of plain owned data into a Vec cannot fail.
     let payload = bincode::serialize(state).unwrap_or_default();
     let mut out = Vec::with_capacity(HEADER + payload.len());
@@ -37,14 +51,17 @@ pub fn encode_checkpoint(state: &LiveState) -> Vec<u8> {
 }
 
 /// Decodes checkpoint bytes; never panics on arbitrary input.
-pub fn decode_checkpoint(bytes: &[u8]) -> Result<LiveState, String> {
+pub fn decode_checkpoint(bytes: &[u8]) -> Result<Snapshot, String> {
     if bytes.len() < HEADER || &bytes[..4] != MAGIC {
         return Err("not a Tailor checkpoint".into());
     }
     let word =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     if word(4) != VERSION {
-        return Err(format!("unsupported checkpoint version {}", word(4)));
+        return Err(format!(
+            "unsupported checkpoint version {} (this build reads {VERSION})",
+            word(4)
+        ));
     }
     let crc = word(8);
     let mut len = [0u8; 8];
@@ -79,13 +96,21 @@ pub fn write_checkpoint(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Loads the checkpoint at `path`; `None` when there is none yet.
-pub fn load_checkpoint(path: &Path) -> Result<Option<LiveState>> {
+/// Loads the checkpoint at `path`; `None` when there is none yet, or when it was written
+/// by an older format (the caller then rebuilds from offset 0).
+pub fn load_checkpoint(path: &Path) -> Result<Option<Snapshot>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(path)(e)),
     };
+    if bytes.len() >= 8 && &bytes[..4] == MAGIC && bytes[4..8] == 1u32.to_le_bytes() {
+        tracing::warn!(
+            path = %path.display(),
+            "checkpoint has the format before feature state; rebuilding all state from offset 0"
+        );
+        return Ok(None);
+    }
     decode_checkpoint(&bytes)
         .map(Some)
         .map_err(|reason| Error::CorruptCheckpoint {
@@ -104,10 +129,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("live.ckpt");
         assert!(load_checkpoint(&path).expect("none").is_none());
-        let s = LiveState {
-            offsets: vec![3, 4],
-            events_processed: 7,
-            ..LiveState::default()
+        let s = Snapshot {
+            live: LiveState {
+                offsets: vec![3, 4],
+                events_processed: 7,
+                ..LiveState::default()
+            },
+            features: vec![vec![1, 2, 3], vec![]],
         };
         write_checkpoint(&path, &encode_checkpoint(&s)).expect("write");
         assert_eq!(load_checkpoint(&path).expect("load"), Some(s));
@@ -123,7 +151,7 @@ mod tests {
         #[test]
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode_checkpoint(&bytes);
-            let mut with_magic = b"TLCK\x01\x00\x00\x00".to_vec();
+            let mut with_magic = b"TLCK\x02\x00\x00\x00".to_vec();
             with_magic.extend_from_slice(&bytes);
             let _ = decode_checkpoint(&with_magic);
         }

@@ -5,10 +5,6 @@ use tailor_event::InteractionKind;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
-    /// Recent items kept per user.
-    pub recent_items: usize,
-    /// Purchased items remembered per user (for exclusion).
-    pub purchased_items: usize,
     /// Inactivity gap that ends a session, in seconds.
     pub session_gap_secs: u64,
     /// Items of the current session paired with each new interaction.
@@ -31,8 +27,6 @@ pub struct LiveConfig {
 impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
-            recent_items: 50,
-            purchased_items: 500,
             session_gap_secs: 30 * 60,
             session_items: 20,
             popularity_half_life_secs: 24 * 3600,
@@ -62,7 +56,6 @@ impl LiveConfig {
     /// Problems with the values, each naming its field.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [
-            ("live.recent_items", self.recent_items as f64),
             ("live.session_items", self.session_items as f64),
             ("live.session_gap_secs", self.session_gap_secs as f64),
             (

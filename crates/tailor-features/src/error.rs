@@ -14,6 +14,16 @@ pub enum Error {
     Spawn(#[source] std::io::Error),
     #[error(transparent)]
     Log(#[from] tailor_log::Error),
+    /// An invalid `[features]` setting; the message starts with the setting's path, e.g.
+    /// `features.define[3] ("item_ctr_24h").window: ...`.
+    #[error("{0}")]
+    FeatureConfig(String),
+    #[error("feature state snapshot cannot be restored ({0}); move the checkpoint away to rebuild state from the log")]
+    FeatureState(String),
+    #[error("the feature definitions changed since this feature state was saved; rebuild it by replaying the log from offset 0")]
+    FeatureDefinitionsChanged,
+    #[error("online store {store}: {reason}")]
+    OnlineStore { store: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

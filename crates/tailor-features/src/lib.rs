@@ -2,18 +2,31 @@
 //! — per user recent items and purchases, per item time-decayed popularity and interaction
 //! counts, item-to-item co-occurrence within user sessions — and checkpoints it atomically
 //! together with the log offsets it covers, so a restart resumes with nothing counted twice.
+//!
+//! [`engine`] computes the declarative features of `[features]` (event-time windows,
+//! sessions, mergeable per-partition state); [`online`] holds the rows it materializes for
+//! serving.
 
 mod checkpoint;
 mod config;
 mod decay;
+pub mod engine;
 mod error;
 pub mod metrics;
+pub mod online;
 mod processor;
 mod state;
 
-pub use checkpoint::{decode_checkpoint, encode_checkpoint, load_checkpoint, write_checkpoint};
+pub use checkpoint::{
+    decode_checkpoint, encode_checkpoint, load_checkpoint, write_checkpoint, Snapshot,
+};
 pub use config::LiveConfig;
 pub use decay::Decayed;
+pub use engine::{
+    EntityKey, EntityKind, FeatureEngine, FeatureEvent, FeatureRow, FeatureSet, FeatureValue,
+    FeaturesConfig,
+};
 pub use error::{Error, Result};
-pub use processor::{Processor, ProcessorHandle};
+pub use online::{EmbeddedStore, OnlineStore};
+pub use processor::{Processor, ProcessorHandle, ProcessorOptions};
 pub use state::{ItemIdx, ItemState, LiveState, UserState};

@@ -1,4 +1,4 @@
-//! Metrics of the live processor.
+//! Metrics of the live processor and the feature engine.
 
 pub const EVENTS: &str = "tailor_live_events_processed_total";
 pub const UNDECODABLE: &str = "tailor_live_undecodable_events_total";
@@ -7,6 +7,17 @@ pub const WATERMARK: &str = "tailor_live_watermark_seconds";
 pub const LAG: &str = "tailor_live_consumer_lag_records";
 pub const CHECKPOINT_SECONDS: &str = "tailor_live_checkpoint_duration_seconds";
 pub const CHECKPOINT_BYTES: &str = "tailor_live_checkpoint_size_bytes";
+
+/// Counter, label `partition`: events older than the partition's watermark (not applied).
+pub const FEATURE_LATE_EVENTS: &str = "tailor_features_late_events_total";
+/// Gauge, label `partition`: wall-clock time minus the partition's watermark.
+pub const FEATURE_WATERMARK_LAG: &str = "tailor_features_watermark_lag_seconds";
+/// Gauge: entities held in feature state (all partitions).
+pub const FEATURE_STATE_KEYS: &str = "tailor_features_state_keys";
+/// Gauge: approximate bytes of feature state (all partitions).
+pub const FEATURE_STATE_BYTES: &str = "tailor_features_state_bytes";
+/// Histogram: event time → feature row visible in the online store.
+pub const FEATURE_VISIBLE_LATENCY: &str = "tailor_features_visible_latency_seconds";
 
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -40,5 +51,30 @@ pub fn describe() {
         CHECKPOINT_BYTES,
         Unit::Bytes,
         "Size of the last live-state checkpoint."
+    );
+    describe_counter!(
+        FEATURE_LATE_EVENTS,
+        Unit::Count,
+        "Events older than their partition's watermark (highest event time minus allowed lateness); counted, not applied to features."
+    );
+    describe_gauge!(
+        FEATURE_WATERMARK_LAG,
+        Unit::Seconds,
+        "Wall-clock time minus the feature watermark, per partition."
+    );
+    describe_gauge!(
+        FEATURE_STATE_KEYS,
+        Unit::Count,
+        "Entities (users, items, categories, ...) held in feature state."
+    );
+    describe_gauge!(
+        FEATURE_STATE_BYTES,
+        Unit::Bytes,
+        "Approximate memory of feature state."
+    );
+    describe_histogram!(
+        FEATURE_VISIBLE_LATENCY,
+        Unit::Seconds,
+        "Time from an event's event time to its features being visible in the online store."
     );
 }

@@ -1,5 +1,7 @@
-//! The live processor: consumes the `events` topic into [`LiveState`] and checkpoints the
-//! state atomically with the offsets it covers.
+//! The live processor: consumes the `events` topic into [`LiveState`] (the co-occurrence
+//! model and trending) and the [`FeatureEngine`] (declared features), writes the feature rows
+//! each batch touched to the online store, and checkpoints both states atomically with the
+//! offsets they cover.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use futures::future::select_all;
 use parking_lot::RwLock;
-use tailor_event::EventView;
 use tailor_log::{Log, StoredRecord};
 use tokio::sync::watch;
 
-use crate::checkpoint::{encode_checkpoint, load_checkpoint, write_checkpoint};
+use crate::checkpoint::{encode_checkpoint, load_checkpoint, write_checkpoint, Snapshot};
 use crate::config::LiveConfig;
+use crate::engine::{FeatureEngine, FeatureEvent, FeaturesConfig};
 use crate::metrics as m;
+use crate::online::OnlineStore;
 use crate::state::LiveState;
 use crate::Result;
 
@@ -26,7 +29,19 @@ pub struct Processor {
     group: String,
     cfg: LiveConfig,
     state: Arc<RwLock<LiveState>>,
+    engine: Arc<RwLock<FeatureEngine>>,
+    store: Arc<dyn OnlineStore>,
     checkpoint_path: PathBuf,
+}
+
+/// Where the processor reads from and writes to.
+pub struct ProcessorOptions {
+    pub topic: String,
+    pub group: String,
+    pub live: LiveConfig,
+    pub features: FeaturesConfig,
+    pub store: Arc<dyn OnlineStore>,
+    pub checkpoint_path: PathBuf,
 }
 
 /// A running processor; [`ProcessorHandle::stop`] drains, checkpoints and commits.
@@ -50,20 +65,59 @@ impl ProcessorHandle {
 }
 
 impl Processor {
-    /// Loads the checkpoint (if any) and prepares to resume from its offsets.
-    pub fn open(
-        log: Arc<dyn Log>,
-        topic: &str,
-        group: &str,
-        cfg: LiveConfig,
-        checkpoint_path: PathBuf,
-    ) -> Result<Self> {
-        let partitions = log.partitions(topic)? as usize;
-        let mut state = load_checkpoint(&checkpoint_path)?.unwrap_or_default();
-        if state.offsets.len() < partitions {
-            state.offsets.resize(partitions, 0);
+    /// Loads the checkpoint (if any) and prepares to resume from its offsets. Feature
+    /// definitions that changed since the checkpoint make it unusable: all state is then
+    /// rebuilt from offset 0.
+    pub fn open(log: Arc<dyn Log>, opts: ProcessorOptions) -> Result<Self> {
+        let partitions = log.partitions(&opts.topic)?;
+        let mut engine = FeatureEngine::new(&opts.features, partitions)?;
+        let snapshot = load_checkpoint(&opts.checkpoint_path)?.unwrap_or_default();
+        let mut state = snapshot.live;
+        let mut restored = true;
+        for (p, bytes) in snapshot.features.iter().enumerate() {
+            match engine.restore_partition(p as u32, bytes) {
+                Ok(()) => {}
+                Err(crate::Error::FeatureDefinitionsChanged) => {
+                    tracing::warn!(
+                        "feature definitions changed since the checkpoint; rebuilding all state from offset 0"
+                    );
+                    restored = false;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        state.refresh_trending(&cfg);
+        if !restored {
+            state = LiveState::default();
+            engine = FeatureEngine::new(&opts.features, partitions)?;
+        }
+        if state.offsets.len() < partitions as usize {
+            state.offsets.resize(partitions as usize, 0);
+        }
+        // Both states cover the same offsets; a checkpoint without feature state (none yet)
+        // means replaying everything.
+        if engine
+            .next_offsets()
+            .iter()
+            .zip(&state.offsets)
+            .any(|(a, b)| a != b)
+        {
+            tracing::warn!(
+                "feature state and live state cover different offsets; rebuilding from offset 0"
+            );
+            state = LiveState::default();
+            state.offsets.resize(partitions as usize, 0);
+            engine = FeatureEngine::new(&opts.features, partitions)?;
+        }
+        state.refresh_trending(&opts.live);
+        // The online store starts from the restored state (the embedded one is in memory).
+        let rows = engine.materialize(&engine.entities());
+        let restored_rows = rows.len();
+        opts.store.write(rows)?;
+        tracing::info!(
+            rows = restored_rows,
+            "online feature store loaded from the checkpoint"
+        );
         tracing::info!(
             events = state.events_processed,
             offsets = ?state.offsets,
@@ -72,12 +126,19 @@ impl Processor {
         m::describe();
         Ok(Processor {
             log,
-            topic: topic.to_owned(),
-            group: group.to_owned(),
-            cfg,
+            topic: opts.topic,
+            group: opts.group,
+            cfg: opts.live,
             state: Arc::new(RwLock::new(state)),
-            checkpoint_path,
+            engine: Arc::new(RwLock::new(engine)),
+            store: opts.store,
+            checkpoint_path: opts.checkpoint_path,
         })
+    }
+
+    /// The feature engine (tools read it directly; the API reads the online store).
+    pub fn engine(&self) -> Arc<RwLock<FeatureEngine>> {
+        self.engine.clone()
     }
 
     /// The state the recommender reads.
@@ -129,37 +190,71 @@ impl Processor {
     }
 
     fn apply(&self, partition: u32, records: &[StoredRecord]) {
-        let decoded: Vec<(u64, Option<EventView>)> = records
-            .iter()
-            .map(|r| match EventView::from_json(&r.value) {
-                Ok(e) => (r.offset, Some(e)),
-                Err(e) => {
-                    tracing::error!(partition, offset = r.offset, error = %e, "undecodable event in the log; skipped");
-                    metrics::counter!(m::UNDECODABLE).increment(1);
-                    (r.offset, None)
-                }
-            })
-            .collect();
-        let now = chrono_now_ms();
-        let mut state = self.state.write();
-        for (offset, event) in &decoded {
-            match event {
-                Some(e) => state.apply(&self.cfg, partition, *offset, e),
-                None => {
-                    if let Some(o) = state.offsets.get_mut(partition as usize) {
-                        *o = offset + 1;
+        let decoded: Vec<(u64, Option<FeatureEvent>)> = {
+            let engine = self.engine.read();
+            records
+                .iter()
+                .map(|r| match engine.decode_event(&r.value) {
+                    Ok(e) => (r.offset, Some(e)),
+                    Err(e) => {
+                        tracing::error!(partition, offset = r.offset, error = %e, "undecodable event in the log; skipped");
+                        metrics::counter!(m::UNDECODABLE).increment(1);
+                        (r.offset, None)
+                    }
+                })
+                .collect()
+        };
+        let mut late = 0u64;
+        {
+            let mut state = self.state.write();
+            let mut engine = self.engine.write();
+            // Runs of decodable events go to the engine as batches (it prefetches their
+            // entities); an undecodable record is skipped in its place.
+            let mut run: Vec<(u64, &FeatureEvent)> = Vec::with_capacity(decoded.len());
+            let mut outcomes = Vec::with_capacity(decoded.len());
+            for (offset, event) in &decoded {
+                match event {
+                    Some(e) => {
+                        state.apply(&self.cfg, partition, *offset, e);
+                        run.push((*offset, e));
+                    }
+                    None => {
+                        engine.apply_batch(partition, &run, &mut outcomes);
+                        run.clear();
+                        if let Some(o) = state.offsets.get_mut(partition as usize) {
+                            *o = offset + 1;
+                        }
+                        engine.skip(partition, *offset);
                     }
                 }
             }
-        }
-        state.refresh_trending(&self.cfg);
-        let watermark = state.watermark_ms;
-        drop(state);
+            engine.apply_batch(partition, &run, &mut outcomes);
+            late += outcomes.iter().filter(|o| o.late).count() as u64;
+            state.refresh_trending(&self.cfg);
+            metrics::gauge!(m::WATERMARK).set(state.watermark_ms as f64 / 1e3);
+            let touched = engine.take_touched();
+            let rows = engine.materialize(&touched);
+            drop(engine);
+            // Written before the state lock is released, so anyone who sees these offsets
+            // applied (e.g. `/v1/status` lag 0) also sees their feature rows.
+            if let Err(e) = self.store.write(rows) {
+                tracing::error!(error = %e, "could not write feature rows to the online store");
+            }
+        };
+        let now = chrono_now_ms();
         metrics::counter!(m::EVENTS).increment(decoded.len() as u64);
-        if let Some((_, Some(last))) = decoded.last() {
-            metrics::histogram!(m::LATENCY).record((now - last.received_at_ms).max(0) as f64 / 1e3);
+        if late > 0 {
+            metrics::counter!(m::FEATURE_LATE_EVENTS, "partition" => partition.to_string())
+                .increment(late);
         }
-        metrics::gauge!(m::WATERMARK).set(watermark as f64 / 1e3);
+        for (_, e) in decoded.iter().rev().take(1) {
+            if let Some(e) = e {
+                metrics::histogram!(m::LATENCY)
+                    .record((now - e.received_at_ms).max(0) as f64 / 1e3);
+                metrics::histogram!(m::FEATURE_VISIBLE_LATENCY)
+                    .record((now - e.event_time_ms).max(0) as f64 / 1e3);
+            }
+        }
     }
 
     fn update_lag(&self) {
@@ -170,14 +265,36 @@ impl Processor {
                     .set(end.saturating_sub(*off) as f64);
             }
         }
+        let now = chrono_now_ms();
+        let engine = self.engine.read();
+        let (mut keys, mut bytes) = (0u64, 0u64);
+        for st in engine.stats() {
+            keys += st.entities;
+            bytes += st.approx_bytes;
+            if let Some(w) = st.watermark_ms {
+                metrics::gauge!(m::FEATURE_WATERMARK_LAG, "partition" => st.partition.to_string())
+                    .set((now - w).max(0) as f64 / 1e3);
+            }
+        }
+        metrics::gauge!(m::FEATURE_STATE_KEYS).set(keys as f64);
+        metrics::gauge!(m::FEATURE_STATE_BYTES).set(bytes as f64);
     }
 
     /// Writes the checkpoint, then commits the same offsets to the consumer group.
     async fn checkpoint(&self) -> Result<()> {
         let started = Instant::now();
         let (bytes, offsets) = {
+            // Both locks at once: the two states cover exactly the same offsets.
             let s = self.state.read();
-            (encode_checkpoint(&s), s.offsets.clone())
+            let engine = self.engine.read();
+            let features = (0..engine.partitions().len() as u32)
+                .filter_map(|p| engine.encode_partition(p))
+                .collect();
+            let snapshot = Snapshot {
+                live: s.clone(),
+                features,
+            };
+            (encode_checkpoint(&snapshot), s.offsets.clone())
         };
         let path = self.checkpoint_path.clone();
         let size = bytes.len();

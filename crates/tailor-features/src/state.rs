@@ -1,13 +1,16 @@
-//! The live state the processor maintains and the recommender reads.
+//! The live model state: item co-occurrence within user sessions and time-decayed
+//! popularity (trending). Per-user inputs of the recommender (recent items, purchases,
+//! session, affinities) are declared features ([`crate::engine`]), not kept here.
 
 use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use tailor_event::{EventView, InteractionKind};
+use tailor_event::InteractionKind;
 
 use crate::config::LiveConfig;
 use crate::decay::Decayed;
+use crate::engine::FeatureEvent;
 
 /// Items are interned: state refers to them by index into [`LiveState::items`].
 pub type ItemIdx = u32;
@@ -27,10 +30,6 @@ pub struct ItemState {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserState {
-    /// Most recent last: (item, kind, event time).
-    pub recent: VecDeque<(ItemIdx, InteractionKind, i64)>,
-    /// Purchased items, oldest first, bounded.
-    pub purchased: VecDeque<ItemIdx>,
     /// Distinct items of the current session, most recent last.
     pub session: VecDeque<ItemIdx>,
     pub last_event_ms: i64,
@@ -96,7 +95,7 @@ impl LiveState {
 
     /// Applies one event read at `offset` of `partition`. Deterministic: the same events in
     /// the same order give the same state.
-    pub fn apply(&mut self, cfg: &LiveConfig, partition: u32, offset: u64, event: &EventView) {
+    pub fn apply(&mut self, cfg: &LiveConfig, partition: u32, offset: u64, event: &FeatureEvent) {
         let p = partition as usize;
         if self.offsets.len() <= p {
             self.offsets.resize(p + 1, 0);
@@ -105,7 +104,7 @@ impl LiveState {
         self.events_processed += 1;
         let t = event.event_time_ms;
         self.watermark_ms = self.watermark_ms.max(t);
-        let key = event.partition_key();
+        let key = event.actor_key();
         if key.is_empty() || event.interactions.is_empty() {
             return;
         }
@@ -136,10 +135,6 @@ impl LiveState {
                 user.session.clear();
             }
             user.last_event_ms = user.last_event_ms.max(t);
-            push_bounded(&mut user.recent, (idx, inter.kind, t), cfg.recent_items);
-            if inter.kind == InteractionKind::Purchase && !user.purchased.contains(&idx) {
-                push_bounded(&mut user.purchased, idx, cfg.purchased_items);
-            }
             if let Some(pos) = user.session.iter().position(|&i| i == idx) {
                 user.session.remove(pos);
             }

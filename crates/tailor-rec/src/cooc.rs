@@ -2,8 +2,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use tailor_event::InteractionKind;
-use tailor_features::{ItemIdx, LiveConfig, LiveState};
+use tailor_features::{FeatureRow, FeatureValue, ItemIdx, LiveState};
 
 use crate::{Error, Result};
 
@@ -49,11 +48,60 @@ impl RecConfig {
 
 #[derive(Debug, Clone, Default)]
 pub struct RecRequest<'a> {
-    /// User id or anonymous id (the log's partition key).
-    pub user: Option<&'a str>,
+    /// The user's features from the online store (none: an unknown user).
+    pub user: Option<&'a UserInputs>,
     /// Context item ("more like this").
     pub item: Option<&'a str>,
     pub k: Option<usize>,
+}
+
+/// What the recommender reads of a user, taken from the user's feature row (default
+/// feature set: `user_last_items`, `user_session_items`, `user_last_purchases`,
+/// `user_category_affinity`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserInputs {
+    /// Items interacted with, most recent first.
+    pub recent: Vec<String>,
+    /// Items of the current session, most recent first.
+    pub session: Vec<String>,
+    pub purchased: Vec<String>,
+    /// Category → affinity (decayed, weighted interactions).
+    pub affinity: Vec<(String, f64)>,
+}
+
+pub const RECENT_FEATURE: &str = "user_last_items";
+pub const SESSION_FEATURE: &str = "user_session_items";
+pub const PURCHASED_FEATURE: &str = "user_last_purchases";
+pub const AFFINITY_FEATURE: &str = "user_category_affinity";
+
+impl UserInputs {
+    pub fn from_row(row: &FeatureRow) -> Self {
+        let list = |name: &str| -> Vec<String> {
+            match row.get(name) {
+                Some(FeatureValue::List(l)) => l
+                    .iter()
+                    .filter_map(|v| match v {
+                        FeatureValue::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let affinity = match row.get(AFFINITY_FEATURE) {
+            Some(FeatureValue::Map(m)) => m
+                .iter()
+                .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        UserInputs {
+            recent: list(RECENT_FEATURE),
+            session: list(SESSION_FEATURE),
+            purchased: list(PURCHASED_FEATURE),
+            affinity,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,17 +120,13 @@ pub struct RecResponse {
     pub items: Vec<RecItem>,
 }
 
-fn kind_weight(live: &LiveConfig, k: InteractionKind) -> f64 {
-    f64::from(live.weight(k))
-}
+/// Extra weight of seeds from the current session over older history.
+const SESSION_BOOST: f64 = 1.5;
+/// How much a candidate's category affinity (share of the user's total) lifts its score.
+const AFFINITY_BOOST: f64 = 0.5;
 
 /// Ranks items for the request. Never fails on unknown ids; only a bad `k` is an error.
-pub fn recommend(
-    state: &LiveState,
-    live: &LiveConfig,
-    cfg: &RecConfig,
-    req: &RecRequest<'_>,
-) -> Result<RecResponse> {
+pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Result<RecResponse> {
     let k = req.k.unwrap_or(cfg.default_k);
     if k == 0 || k > cfg.max_k {
         return Err(Error::BadK {
@@ -98,23 +142,44 @@ pub fn recommend(
         exclude.insert(idx);
         strategy = "item";
     }
-    if let Some(user) = req.user.and_then(|u| state.users.get(u)) {
-        exclude.extend(user.purchased.iter().copied());
-        let mut seen = FxHashSet::default();
+    let mut affinity: FxHashMap<&str, f64> = FxHashMap::default();
+    if let Some(user) = req.user {
+        exclude.extend(
+            user.purchased
+                .iter()
+                .filter_map(|id| state.item(id))
+                .map(|x| x.0),
+        );
+        let session: FxHashSet<&str> = user.session.iter().map(String::as_str).collect();
         let mut rank = 0;
-        for &(idx, kind, _) in user.recent.iter().rev() {
+        for id in &user.recent {
+            let Some((idx, _)) = state.item(id) else {
+                continue;
+            };
             if cfg.exclude_seen {
                 exclude.insert(idx);
             }
-            if rank < cfg.seed_items && seen.insert(idx) {
-                // Recent and strong interactions count most.
-                *seeds.entry(idx).or_insert(0.0) +=
-                    kind_weight(live, kind) * 0.9f64.powi(rank as i32);
+            if rank < cfg.seed_items {
+                // Recent items count most, and those of the current session more.
+                let boost = if session.contains(id.as_str()) {
+                    SESSION_BOOST
+                } else {
+                    1.0
+                };
+                *seeds.entry(idx).or_insert(0.0) += boost * 0.9f64.powi(rank as i32);
                 rank += 1;
             }
         }
         if rank > 0 {
             strategy = "personalized";
+        }
+        let total: f64 = user.affinity.iter().map(|(_, a)| a.max(0.0)).sum();
+        if total > 0.0 {
+            affinity = user
+                .affinity
+                .iter()
+                .map(|(c, a)| (c.as_str(), a.max(0.0) / total))
+                .collect();
         }
     }
     let mut scores: FxHashMap<ItemIdx, f64> = FxHashMap::default();
@@ -132,6 +197,17 @@ pub fn recommend(
                 .get(n as usize)
                 .map_or(1.0, |i| i.weight_total.max(1.0).sqrt());
             *scores.entry(n).or_insert(0.0) += ws * f64::from(c) / (norm_s * norm_n);
+        }
+    }
+    if !affinity.is_empty() {
+        for (i, s) in scores.iter_mut() {
+            let cat = state
+                .items
+                .get(*i as usize)
+                .and_then(|x| x.category.as_deref());
+            if let Some(a) = cat.and_then(|c| affinity.get(c)) {
+                *s *= 1.0 + AFFINITY_BOOST * a;
+            }
         }
     }
     let max_cf = scores.values().copied().fold(0.0, f64::max);

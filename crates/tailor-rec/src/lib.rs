@@ -6,5 +6,21 @@
 mod cooc;
 mod error;
 
-pub use cooc::{recommend, RecConfig, RecItem, RecRequest, RecResponse, MODEL_NAME};
+pub mod artifact;
+pub mod data;
+pub mod eval;
+pub mod linalg;
+pub mod model;
+pub mod registry;
+
+pub use cooc::{recommend, RecConfig, RecItem, RecRequest, RecResponse, UserInputs, MODEL_NAME};
 pub use error::{Error, Result};
+
+/// Sizes the thread pool that training and evaluation run on (call once, early; later calls
+/// keep the first size).
+pub fn set_threads(threads: usize) {
+    // Fails only when the pool already exists, which keeps its size: documented above.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build_global();
+}

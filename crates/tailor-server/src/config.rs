@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tailor_features::LiveConfig;
+use tailor_features::{FeatureSet, FeaturesConfig, LiveConfig};
+use tailor_lake::LakeConfig;
 use tailor_rec::RecConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -17,7 +18,14 @@ pub struct Config {
     pub listen: String,
     pub collector: CollectorConfig,
     pub log: LogConfig,
+    /// Online feature store URL: `embedded://` (in memory, rebuilt from the checkpoint and
+    /// the log on start).
+    pub online: String,
     pub live: LiveConfig,
+    /// Declared features (`[features]`, `[[features.define]]`).
+    pub features: FeaturesConfig,
+    /// The Parquet data lake (`[lake]`): written from the log, queried with SQL.
+    pub lake: LakeConfig,
     pub recommend: RecConfig,
 }
 
@@ -28,7 +36,10 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             collector: CollectorConfig::default(),
             log: LogConfig::default(),
+            online: "embedded://".into(),
             live: LiveConfig::default(),
+            features: FeaturesConfig::default(),
+            lake: LakeConfig::default(),
             recommend: RecConfig::default(),
         }
     }
@@ -130,6 +141,17 @@ impl Config {
             return Err("log.queue_capacity must be greater than 0".into());
         }
         self.live.validate()?;
+        FeatureSet::compile(&self.features).map_err(|e| e.to_string())?;
+        match self.online.split_once("://").map(|(scheme, _)| scheme) {
+            Some("embedded") => {}
+            _ => {
+                return Err(format!(
+                    "online: {:?} is not a supported online store; use embedded://",
+                    self.online
+                ))
+            }
+        }
+        self.lake.validate().map_err(|e| e.to_string())?;
         self.recommend.validate()?;
         Ok(())
     }

@@ -28,6 +28,8 @@ pub enum Error {
     Live(#[from] tailor_features::Error),
     #[error(transparent)]
     Event(#[from] tailor_event::Error),
+    #[error("lake: {0}")]
+    Lake(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dedupe;
 mod error;
 pub mod ingest;
+pub mod lake;
 pub mod metrics;
 pub mod registry_store;
 pub mod routes;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use parking_lot::RwLock;
-use tailor_features::Processor;
+use tailor_features::{Processor, ProcessorOptions};
 use tailor_log::{EmbeddedLog, EmbeddedOptions, Log};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -87,6 +88,8 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(routes::collector::router())
         .merge(routes::recommend::router())
+        .merge(routes::features::router())
+        .merge(routes::sql::router())
         .merge(routes::schemas::router())
         .merge(routes::dead_letters::router())
         .merge(routes::ops::router())
@@ -118,15 +121,27 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     );
     let remembered = ingest.rebuild_dedupe()?;
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
+    let store = tailor_features::online::open(&cfg.online)?;
     let processor = Processor::open(
         dyn_log.clone(),
-        EVENTS_TOPIC,
-        LIVE_GROUP,
-        cfg.live.clone(),
-        cfg.data_dir.join("checkpoints").join("live.ckpt"),
+        ProcessorOptions {
+            topic: EVENTS_TOPIC.into(),
+            group: LIVE_GROUP.into(),
+            live: cfg.live.clone(),
+            features: cfg.features.clone(),
+            store: store.clone(),
+            checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
+        },
     )?;
     let live = processor.state();
+    let feature_set = processor.engine().read().feature_set().clone();
     let processor = processor.spawn()?;
+    let lake = lake::LakeHandle::spawn(&cfg.lake, &cfg.data_dir, dyn_log.clone()).await?;
+    let warehouse = Arc::new(
+        tailor_lake::Warehouse::open(&cfg.lake, &cfg.data_dir)
+            .await
+            .map_err(|e| Error::Lake(e.to_string()))?,
+    );
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -147,6 +162,9 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         registry_path,
         registry_write: tokio::sync::Mutex::new(()),
         live,
+        features: store,
+        feature_set,
+        warehouse,
         prometheus,
         ready: AtomicBool::new(false),
     });
@@ -165,6 +183,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             tracing::error!(error = %e, "HTTP server failed");
         }
         processor.stop().await?;
+        lake.stop().await;
         log.close()?;
         tracing::info!("tailor stopped cleanly");
         Ok(())

@@ -24,6 +24,12 @@ pub struct AppState {
     /// Serializes schema changes (read-modify-persist).
     pub registry_write: tokio::sync::Mutex<()>,
     pub live: Arc<RwLock<LiveState>>,
+    /// The online feature store the processor writes after each batch.
+    pub features: Arc<dyn tailor_features::OnlineStore>,
+    /// The compiled feature definitions in force.
+    pub feature_set: Arc<tailor_features::FeatureSet>,
+    /// SQL over the lake.
+    pub warehouse: Arc<tailor_lake::Warehouse>,
     pub prometheus: PrometheusHandle,
     pub ready: AtomicBool,
 }

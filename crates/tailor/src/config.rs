@@ -113,7 +113,7 @@ mod tests {
         let file = dir.path().join("tailor.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\n[log]\npartitions = 8\n[live]\nrecent_items = 7\n",
+            "listen = \"127.0.0.1:9000\"\n[log]\npartitions = 8\n[live]\nsession_items = 7\n",
         )
         .expect("write");
         let args = DataArgs {
@@ -128,8 +128,8 @@ mod tests {
         .expect("cfg");
         assert_eq!(cfg.listen, "127.0.0.1:9000");
         assert_eq!(cfg.log.partitions, 2, "env beats file");
-        assert_eq!(cfg.live.recent_items, 7);
-        assert_eq!(cfg.live.session_items, 20, "default kept");
+        assert_eq!(cfg.live.session_items, 7);
+        assert_eq!(cfg.live.max_neighbours, 200, "default kept");
         let args = DataArgs {
             config: Some(file),
             data_dir: Some("/tmp/x".into()),

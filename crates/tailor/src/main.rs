@@ -40,7 +40,16 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Write synthetic shop events as Segment-format NDJSON.
     Generate(commands::generate::GenerateArgs),
-    /// Benchmarks: `ingest` and `recommend`.
+    /// Declared features: `list` the definitions, `show ENTITY ID` one entity's values.
+    Features {
+        #[command(subcommand)]
+        which: commands::features::FeaturesCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Read-only SQL over the Parquet lake (DataFusion).
+    Sql(commands::sql::SqlArgs),
+    /// Benchmarks: `ingest`, `recommend` and `features`.
     Bench {
         #[command(subcommand)]
         which: commands::bench::BenchCommand,
@@ -102,6 +111,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => commands::generate::run(args),
         Command::Bench { which } => commands::bench::run(which).await,
         Command::Log { which, data } => commands::log::run(which, &data),
+        Command::Features { which, data } => commands::features::run(which, &data),
+        Command::Sql(args) => commands::sql::run(args).await,
         Command::Schema { which, data } => commands::schema::run(which, &data).await,
         Command::DeadLetters { limit, from, data } => {
             commands::log::dead_letters(&data, limit, from)

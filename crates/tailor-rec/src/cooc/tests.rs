@@ -1,9 +1,10 @@
-use tailor_event::{EventView, Interaction, InteractionKind};
+use tailor_event::{Interaction, InteractionKind};
+use tailor_features::{EntityKind, FeatureEngine, FeatureEvent, FeaturesConfig, LiveConfig};
 
 use super::*;
 
-fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> EventView {
-    EventView {
+fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> FeatureEvent {
+    FeatureEvent {
         user_id: Some(user.into()),
         anonymous_id: None,
         event_time_ms: t,
@@ -18,14 +19,38 @@ fn event(user: &str, kind: InteractionKind, item: &str, t: i64) -> EventView {
             order_id: None,
             rec_id: None,
         }],
+        ..FeatureEvent::default()
+    }
+}
+
+/// The live state and the feature engine after the same events.
+struct Shop {
+    state: LiveState,
+    live: LiveConfig,
+    engine: FeatureEngine,
+    next: u64,
+}
+
+impl Shop {
+    fn apply(&mut self, e: &FeatureEvent) {
+        self.state.apply(&self.live, 0, self.next, e);
+        self.engine.apply(0, self.next, e);
+        self.next += 1;
+        self.state.refresh_trending(&self.live);
+    }
+
+    fn user(&self, id: &str) -> Option<UserInputs> {
+        self.engine
+            .read(&EntityKind::User, id)
+            .map(|row| UserInputs::from_row(&row))
     }
 }
 
 /// Shoppers co-view shoes s1..s4 and, separately, hats h1..h3; h1 is the most popular item.
-fn shop() -> (LiveState, LiveConfig) {
+fn shop() -> Shop {
     use InteractionKind::*;
     let live = LiveConfig::default();
-    let mut s = LiveState::default();
+    let s = LiveState::default();
     let mut events = Vec::new();
     let mut t = 0;
     for u in 0..20 {
@@ -42,24 +67,30 @@ fn shop() -> (LiveState, LiveConfig) {
     }
     events.push(event("buyer", View, "s1", t + 1));
     events.push(event("buyer", Purchase, "s2", t + 2));
-    for (i, e) in events.iter().enumerate() {
-        s.apply(&live, 0, i as u64, e);
+    let mut shop = Shop {
+        state: s,
+        live,
+        engine: FeatureEngine::new(&FeaturesConfig::default(), 1).expect("engine"),
+        next: 0,
+    };
+    for e in &events {
+        shop.apply(e);
     }
-    s.refresh_trending(&live);
-    (s, live)
+    shop
 }
 
 #[test]
 fn user_gets_co_viewed_items_of_their_category() {
     use InteractionKind::*;
-    let (mut s, live) = shop();
-    s.apply(&live, 0, 10_000, &event("new", View, "s1", 10_000_000));
+    let mut shop = shop();
+    shop.apply(&event("new", View, "s1", 10_000_000));
+    let user = shop.user("new").expect("features of the new user");
+    assert_eq!(user.recent, vec!["s1".to_owned()]);
     let r = recommend(
-        &s,
-        &live,
+        &shop.state,
         &RecConfig::default(),
         &RecRequest {
-            user: Some("new"),
+            user: Some(&user),
             item: None,
             k: Some(3),
         },
@@ -75,14 +106,16 @@ fn user_gets_co_viewed_items_of_their_category() {
 
 #[test]
 fn purchased_items_are_excluded_and_unknowns_get_trending() {
-    let (s, live) = shop();
+    let shop = shop();
+    let s = &shop.state;
     let cfg = RecConfig::default();
+    let buyer = shop.user("buyer").expect("buyer features");
+    assert_eq!(buyer.purchased, vec!["s2".to_owned()]);
     let r = recommend(
-        &s,
-        &live,
+        s,
         &cfg,
         &RecRequest {
-            user: Some("buyer"),
+            user: Some(&buyer),
             item: None,
             k: Some(10),
         },
@@ -92,7 +125,7 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
     assert_eq!(r.items[0].item_id.chars().next(), Some('s'));
     for req in [
         RecRequest {
-            user: Some("nobody"),
+            user: Some(&UserInputs::default()),
             item: None,
             k: Some(2),
         },
@@ -103,15 +136,14 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
         },
         RecRequest::default(),
     ] {
-        let r = recommend(&s, &live, &cfg, &req).expect("rec");
+        let r = recommend(s, &cfg, &req).expect("rec");
         assert_eq!(r.strategy, "trending");
         // k=2 gives two items; the default k=10 gives all seven known items.
         assert_eq!(r.items.len(), if req.k.is_some() { 2 } else { 7 });
         assert!(r.items[0].item_id.starts_with('h'), "{r:?}");
     }
     let more = recommend(
-        &s,
-        &live,
+        s,
         &cfg,
         &RecRequest {
             user: None,
@@ -128,8 +160,7 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
         "{more:?}"
     );
     assert!(recommend(
-        &s,
-        &live,
+        s,
         &cfg,
         &RecRequest {
             k: Some(0),
@@ -138,8 +169,7 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
     )
     .is_err());
     assert!(recommend(
-        &s,
-        &live,
+        s,
         &cfg,
         &RecRequest {
             k: Some(100_000),

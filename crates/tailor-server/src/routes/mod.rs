@@ -2,9 +2,11 @@
 
 pub mod collector;
 pub mod dead_letters;
+pub mod features;
 pub mod ops;
 pub mod recommend;
 pub mod schemas;
+pub mod sql;
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;

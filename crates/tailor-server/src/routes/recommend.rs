@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tailor_rec::{recommend, RecRequest};
+use tailor_rec::{recommend, RecRequest, UserInputs};
 
 use crate::error::ApiError;
 use crate::state::App;
@@ -59,15 +59,24 @@ async fn recommendations(
             ApiError::bad_request(format!("k must be a positive integer, got {k:?}"))
         })?),
     };
-    let user = nonempty(&q.user_id).or(nonempty(&q.anonymous_id));
+    // The user's inputs come from the online feature store (user id, else anonymous id:
+    // the actor key the `user` entity is keyed by).
+    let user = match nonempty(&q.user_id).or(nonempty(&q.anonymous_id)) {
+        None => None,
+        Some(id) => app
+            .features
+            .read("user", id)
+            .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
+            .map(|row| UserInputs::from_row(&row)),
+    };
     let req = RecRequest {
-        user,
+        user: user.as_ref(),
         item: nonempty(&q.item_id),
         k,
     };
     let resp = {
         let state = app.live.read();
-        recommend(&state, &app.cfg.live, &app.cfg.recommend, &req)
+        recommend(&state, &app.cfg.recommend, &req)
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     Ok(Json(RecAnswer {

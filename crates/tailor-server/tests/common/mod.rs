@@ -78,3 +78,35 @@ pub fn track(user: &str, event: &str, props: Value, message_id: &str, ts: &str) 
         "timestamp": ts, "properties": props,
     })
 }
+
+pub fn ts(min: u32) -> String {
+    format!("2026-01-15T{:02}:{:02}:00Z", 8 + min / 60, min % 60)
+}
+
+/// 30 shoppers co-view shoes, 30 co-view hats; hats are the more popular category.
+pub fn shop_events() -> Vec<Value> {
+    let mut events = Vec::new();
+    for u in 0..30 {
+        for (i, item) in ["shoe-1", "shoe-2", "shoe-3", "shoe-4"].iter().enumerate() {
+            events.push(track(
+                &format!("s{u}"),
+                "Product Viewed",
+                json!({"product_id": item, "category": "shoes", "price": 50}),
+                &format!("s{u}-{i}"),
+                &ts(u + i as u32),
+            ));
+        }
+        for (i, item) in ["hat-1", "hat-2", "hat-3"].iter().enumerate() {
+            for rep in 0..2 {
+                events.push(track(
+                    &format!("h{u}"),
+                    "Product Viewed",
+                    json!({"product_id": item, "category": "hats", "price": 20}),
+                    &format!("h{u}-{i}-{rep}"),
+                    &ts(u + i as u32),
+                ));
+            }
+        }
+    }
+    events
+}

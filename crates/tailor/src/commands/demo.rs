@@ -77,24 +77,23 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             .map(|c| c.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", "))
             .unwrap_or_default();
         println!("\nuser {user} (prefers {prefs})");
-        let recent: Vec<String> = {
-            let live = server.app.live.read();
-            live.users
-                .get(user)
-                .map(|u| {
-                    let mut seen = Vec::new();
-                    for (idx, _, _) in u.recent.iter().rev() {
-                        if let Some(item) = live.items.get(*idx as usize) {
-                            if !seen.contains(&item.id) {
-                                seen.push(item.id.clone());
-                            }
-                        }
-                    }
-                    seen
-                })
-                .unwrap_or_default()
-        };
-        println!("  recently browsed:");
+        let features: Value = client
+            .get(format!("{url}/v1/features/user/{user}"))
+            .send()
+            .await?
+            .json()
+            .await
+            .context("features answer")?;
+        let recent: Vec<String> = features["values"]["user_last_items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        println!(
+            "  recently browsed (GET /v1/features/user/{user}, as of {}):",
+            features["as_of"].as_str().unwrap_or("?")
+        );
         for id in recent.iter().take(5) {
             println!("    {}", name(id));
         }
@@ -121,7 +120,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     }
     println!(
-        "\nAPI: {url}/v1/recommendations?user_id={}&k=10\ncollector: POST {url}/v1/batch  (Segment HTTP API)\nmetrics: {url}/metrics   status: {url}/v1/status   dead letters: {url}/v1/dead-letters",
+        "\nAPI: {url}/v1/recommendations?user_id={}&k=10\ncollector: POST {url}/v1/batch  (Segment HTTP API)\nfeatures: {url}/v1/features/user/{}\nmetrics: {url}/metrics   status: {url}/v1/status   dead letters: {url}/v1/dead-letters",
+        users.first().map(|u| u.0.as_str()).unwrap_or("u000001"),
         users.first().map(|u| u.0.as_str()).unwrap_or("u000001")
     );
     if !args.exit {

@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod demo;
+pub mod features;
 pub mod generate;
 pub mod log;
 pub mod schema;
 pub mod serve;
+pub mod sql;

@@ -1,0 +1,128 @@
+use super::*;
+use proptest::prelude::*;
+
+fn upd(t: i64, seq: u64, v: u32) -> Update<Val> {
+    Update {
+        stamp: Stamp { t, seq },
+        num: f64::from(v),
+        val: Val::Sym(v),
+        hash: u64::from(v),
+    }
+}
+
+fn build(agg: &Agg, updates: &[Update<Val>]) -> Option<Partial<Val>> {
+    let mut p: Option<Partial<Val>> = None;
+    for u in updates {
+        match &mut p {
+            Some(p) => p.add(agg, None, u),
+            None => p = Some(Partial::new(agg, None, u)),
+        }
+    }
+    p
+}
+
+#[test]
+fn last_n_distinct_keeps_latest_occurrences() {
+    let agg = Agg::LastN {
+        n: 3,
+        distinct: true,
+    };
+    let p = build(
+        &agg,
+        &[
+            upd(1, 0, 7),
+            upd(2, 0, 8),
+            upd(3, 0, 7),
+            upd(4, 0, 9),
+            upd(5, 0, 10),
+            upd(0, 0, 11),
+        ],
+    );
+    let Some(Partial::LastN(list)) = p else {
+        panic!("last_n partial")
+    };
+    let vals: Vec<Val> = list.iter().map(|e| e.1).collect();
+    assert_eq!(vals, vec![Val::Sym(7), Val::Sym(9), Val::Sym(10)]);
+}
+
+#[test]
+fn distinct_count_saturates_at_the_cap() {
+    let agg = Agg::DistinctCount;
+    let many: Vec<Update<Val>> = (0..DISTINCT_CAP as u32 + 10)
+        .map(|i| upd(1, 0, i))
+        .collect();
+    let p = build(&agg, &many).expect("partial");
+    let r = p.map(&|v| match v {
+        Val::Sym(s) => RVal::Num(u64::from(*s)),
+        Val::Num(b) => RVal::Num(*b),
+    });
+    assert_eq!(r.finish(&agg, 1), FeatureValue::Int(DISTINCT_CAP as i64));
+    let mut merged = r.clone();
+    merged.merge(&agg, r);
+    assert_eq!(
+        merged.finish(&agg, 1),
+        FeatureValue::Int(DISTINCT_CAP as i64)
+    );
+}
+
+#[test]
+fn group_by_prunes_to_the_best_keys() {
+    let agg = Agg::Count;
+    let mut p: Option<Partial<Val>> = None;
+    // Key k gets k+1 updates; only the GROUP_KEYS busiest survive a prune.
+    for k in 0..(GROUP_KEPT as u32 + 1) {
+        for _ in 0..=k {
+            let u = upd(1, 0, 0);
+            let key = Val::Sym(k);
+            match &mut p {
+                Some(p) => p.add(&agg, Some(&key), &u),
+                None => p = Some(Partial::new(&agg, Some(&key), &u)),
+            }
+        }
+    }
+    let Some(Partial::Group(entries)) = p else {
+        panic!("group")
+    };
+    assert!(entries.len() <= GROUP_KEPT);
+    assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "key order");
+    assert!(entries
+        .iter()
+        .any(|(k, _)| *k == Val::Sym(GROUP_KEPT as u32)));
+}
+
+proptest! {
+    /// Splitting updates over partials and merging equals one partial of all of them.
+    #[test]
+    fn merge_is_split_invariant(
+        raw in proptest::collection::vec((0i64..10_000, 0u32..20, any::<bool>()), 1..60),
+        which in 0usize..8,
+    ) {
+        let aggs = [
+            Agg::Count, Agg::Sum, Agg::Min, Agg::Max, Agg::Last,
+            Agg::LastN { n: 4, distinct: false }, Agg::LastN { n: 4, distinct: true },
+            Agg::DecayedSum { half_life_ms: 5_000.0 },
+        ];
+        let agg = &aggs[which];
+        let updates: Vec<Update<Val>> =
+            raw.iter().enumerate().map(|(i, (t, v, _))| upd(*t, i as u64, *v)).collect();
+        let (a, b): (Vec<_>, Vec<_>) = updates
+            .iter()
+            .cloned()
+            .zip(raw.iter().map(|r| r.2))
+            .partition(|(_, side)| *side);
+        let a: Vec<Update<Val>> = a.into_iter().map(|e| e.0).collect();
+        let b: Vec<Update<Val>> = b.into_iter().map(|e| e.0).collect();
+        let whole = build(agg, &updates).expect("some");
+        let merged = match (build(agg, &a), build(agg, &b)) {
+            (Some(mut x), Some(y)) => { x.merge(agg, y); x }
+            (Some(x), None) | (None, Some(x)) => x,
+            (None, None) => unreachable!(),
+        };
+        let r = |p: &Partial<Val>| p.map(&|v| match v { Val::Sym(s) => RVal::Str(s.to_string()), Val::Num(b) => RVal::Num(*b) }).finish(agg, 20_000);
+        let (x, y) = (r(&whole), r(&merged));
+        match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => prop_assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{x} vs {y}"),
+            _ => prop_assert_eq!(x, y),
+        }
+    }
+}

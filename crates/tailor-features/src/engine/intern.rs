@@ -1,0 +1,224 @@
+//! Per-partition string interning (entity ids and string values share one table, so an
+//! event's item id is hashed once whether it keys an item entity or fills a user's
+//! last-items list), and a stable 64-bit hash for distinct counts.
+
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::FxHashMap;
+
+pub(crate) type Sym = u32;
+
+/// FNV-1a over the bytes, finished with the murmur3 64-bit mixer. Stable across versions
+/// and platforms: it is stored in checkpoints.
+pub(crate) fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    fmix64(h)
+}
+
+/// Hash of a number value, distinct from any string's.
+pub(crate) fn hash_num(bits: u64) -> u64 {
+    fmix64(bits ^ 0x9e37_79b9_7f4a_7c15).rotate_left(17)
+}
+
+fn fmix64(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
+}
+
+/// Longest string stored inline in a [`Key`]; ids are usually shorter (UUIDs are 36).
+const INLINE: usize = 38;
+
+/// An interned string's bytes, inline when short: probing the table compares bytes in the
+/// table itself instead of chasing a pointer to the heap (a cache miss per lookup).
+#[derive(Clone)]
+enum Key {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(s: &str) -> Key {
+        let b = s.as_bytes();
+        if b.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..b.len()].copy_from_slice(b);
+            Key::Inline {
+                len: b.len() as u8,
+                buf,
+            }
+        } else {
+            Key::Heap(b.into())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, buf } => &buf[..*len as usize],
+            Key::Heap(b) => b,
+        }
+    }
+
+    /// Keys are only made from `&str`, so this never falls back.
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes()).unwrap_or("")
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Key::Inline { .. } => 0,
+            Key::Heap(b) => b.len(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.bytes().hash(h);
+    }
+}
+
+impl Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    /// By symbol: the string and its [`stable_hash`].
+    strings: Vec<(Key, u64)>,
+    map: FxHashMap<Key, Sym>,
+}
+
+impl Interner {
+    pub(crate) fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.map.get(s.as_bytes()) {
+            return sym;
+        }
+        let sym = self.strings.len() as Sym;
+        let key = Key::new(s);
+        self.strings.push((key.clone(), stable_hash(s.as_bytes())));
+        self.map.insert(key, sym);
+        sym
+    }
+
+    pub(crate) fn get(&self, s: &str) -> Option<Sym> {
+        self.map.get(s.as_bytes()).copied()
+    }
+
+    pub(crate) fn resolve(&self, sym: Sym) -> &str {
+        self.strings
+            .get(sym as usize)
+            .map_or("", |(k, _)| k.as_str())
+    }
+
+    pub(crate) fn hash_of(&self, sym: Sym) -> u64 {
+        self.strings.get(sym as usize).map_or(0, |(_, h)| *h)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    pub(crate) fn strings(&self) -> impl Iterator<Item = &str> {
+        self.strings.iter().map(|(k, _)| k.as_str())
+    }
+
+    /// Rebuilds from [`Interner::strings`] output; refuses duplicates.
+    pub(crate) fn from_strings(strings: Vec<String>) -> Result<Interner, String> {
+        let mut out = Interner::default();
+        for s in strings {
+            let before = out.len();
+            if out.intern(&s) as usize != before {
+                return Err(format!("string {s:?} interned twice"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps the symbols marked live, renumbered densely in their previous order (so the
+    /// order of symbols is preserved). Returns old symbol → new symbol (`Sym::MAX`: gone).
+    pub(crate) fn compact(&mut self, live: &[bool]) -> Vec<Sym> {
+        let mut remap = vec![Sym::MAX; self.strings.len()];
+        let old = std::mem::take(&mut self.strings);
+        self.map.clear();
+        for (i, (s, h)) in old.into_iter().enumerate() {
+            if live.get(i).copied().unwrap_or(false) {
+                let sym = self.strings.len() as Sym;
+                remap[i] = sym;
+                self.map.insert(s.clone(), sym);
+                self.strings.push((s, h));
+            }
+        }
+        self.map.shrink_to_fit();
+        self.strings.shrink_to_fit();
+        remap
+    }
+
+    pub(crate) fn approx_bytes(&self) -> usize {
+        // Each key is held twice (by symbol and in the table) with its hash / symbol.
+        self.strings
+            .iter()
+            .map(|(k, _)| 2 * (std::mem::size_of::<(Key, u64)>() + k.heap_bytes()))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_and_compacts_in_order() {
+        let mut i = Interner::default();
+        let a = i.intern("a");
+        let b = i.intern("b");
+        let c = i.intern("c");
+        assert_eq!((a, b, c, i.intern("b")), (0, 1, 2, 1));
+        let remap = i.compact(&[true, false, true]);
+        assert_eq!(remap, vec![0, Sym::MAX, 1]);
+        assert_eq!(i.resolve(1), "c");
+        assert_eq!(i.get("b"), None);
+        assert_eq!(i.hash_of(1), stable_hash(b"c"));
+        assert!(Interner::from_strings(vec!["x".into(), "x".into()]).is_err());
+        let long = "a-user-id-much-longer-than-the-inline-capacity-of-keys";
+        let l = i.intern(long);
+        assert_eq!((i.resolve(l), i.get(long)), (long, Some(l)));
+        assert_eq!(i.intern(long), l);
+        let exact = "x".repeat(INLINE);
+        let e = i.intern(&exact);
+        assert_eq!(i.resolve(e), exact);
+        assert_eq!(i.get(&"x".repeat(INLINE + 1)), None);
+    }
+
+    #[test]
+    fn hash_is_stable() {
+        // Stored in checkpoints: must never change.
+        assert_eq!(stable_hash(b"P1"), stable_hash(b"P1"));
+        assert_ne!(stable_hash(b"P1"), stable_hash(b"P2"));
+        assert_eq!(stable_hash(b""), fmix64(0xcbf2_9ce4_8422_2325));
+    }
+}

@@ -1,0 +1,218 @@
+//! The declarative streaming feature engine: feature definitions from `[features]` in
+//! `tailor.toml` (DESIGN.md §4) computed over the event stream, in event time, as a pure
+//! library — no I/O, no clock. The processor feeds it log records and checkpoints its
+//! per-partition state with the offsets; an [`crate::online::OnlineStore`] serves the rows.
+//!
+//! # Semantics
+//!
+//! - **Updates.** A feature updates once per event, or once per matching interaction when
+//!   its entity is `item` or `category`, or it filters on `interactions`, or it reads an
+//!   interaction field (`field`, `group_by`, `where`), or it has `weights`. Events without
+//!   interactions only feed per-event features. An update whose value is absent (or not a
+//!   number, for sum/min/max/decayed_sum) is skipped.
+//! - **Entities.** `user` is the actor (user id, else anonymous id); `global` has one
+//!   entity, id [`GLOBAL_ID`]. An entity exists once an event carrying its id is applied,
+//!   whatever the filters, and is dropped after `entity_ttl_secs` of event time without one.
+//! - **Watermark.** Per partition: highest event time applied − `allowed_lateness_secs`.
+//!   An event older than the watermark is late: counted ([`ApplyOutcome::late`]), not
+//!   applied. Every other event is applied, in or out of order.
+//! - **Windows.** See `window/sliding.rs` (the bucket rule and what a
+//!   read "as of T" covers) and `window/session.rs` (the session and out-of-order rule).
+//! - **Reads** evaluate windows as of the stream time (highest event time of all
+//!   partitions) and merge an entity's partials across partitions
+//!   (`agg.rs` lists the merge of each aggregation); ratios are computed after
+//!   merging and are null when the denominator is 0.
+//! - **Determinism.** The same events in the same order give the same state and the same
+//!   encoded bytes; a state encoded, decoded and fed the rest of the events equals one
+//!   that never stopped; [`PartitionState::apply_batch`] equals applying one at a time.
+//!
+//! # Use from the processor
+//!
+//! Per batch read from a partition: [`FeatureEngine::decode_event`] each record (or
+//! [`FeatureEngine::skip`] an undecodable one), [`FeatureEngine::apply_batch`] (count the
+//! late outcomes in `metrics::FEATURE_LATE_EVENTS`), then
+//! `materialize(&take_touched())` into an [`crate::online::OnlineStore`]. Checkpoint
+//! [`FeatureEngine::encode_partition`] with the partition's offset (it is inside the bytes
+//! too: [`PartitionState::next_offset`]); on start, [`FeatureEngine::restore_partition`]
+//! and resume from `next_offset`. Reads are as of [`FeatureEngine::stream_time_ms`].
+
+pub(crate) mod agg;
+pub mod bench;
+mod compile;
+mod def;
+mod defaults;
+mod entity;
+mod filter;
+mod input;
+mod intern;
+mod prefetch;
+mod read;
+mod snapshot;
+mod state;
+mod update;
+mod validate;
+mod value;
+pub(crate) mod window;
+
+use std::sync::Arc;
+
+pub use agg::{DISTINCT_CAP, GROUP_KEPT, GROUP_KEYS};
+pub use compile::FeatureSet;
+pub use def::{parse_duration_ms, FeatureDef, FeaturesConfig, Predicate};
+pub use defaults::default_definitions;
+pub use input::FeatureEvent;
+pub use state::{ApplyOutcome, PartitionState, PartitionStats};
+pub use value::{EntityKey, EntityKind, FeatureRow, FeatureValue, GLOBAL_ID};
+pub use window::sliding::{bucket_start, bucket_width_ms, MAX_BUCKETS};
+
+use crate::Result;
+
+/// The compiled definitions and the state of every partition.
+#[derive(Debug)]
+pub struct FeatureEngine {
+    set: Arc<FeatureSet>,
+    partitions: Vec<PartitionState>,
+}
+
+impl FeatureEngine {
+    /// Validates the definitions; `partitions` states start empty.
+    pub fn new(cfg: &FeaturesConfig, partitions: u32) -> Result<Self> {
+        Ok(Self::with_set(FeatureSet::compile(cfg)?, partitions))
+    }
+
+    pub fn with_set(set: Arc<FeatureSet>, partitions: u32) -> Self {
+        let partitions = (0..partitions)
+            .map(|p| PartitionState::new(set.clone(), p))
+            .collect();
+        FeatureEngine { set, partitions }
+    }
+
+    pub fn feature_set(&self) -> &Arc<FeatureSet> {
+        &self.set
+    }
+
+    pub fn partitions(&self) -> &[PartitionState] {
+        &self.partitions
+    }
+
+    /// The state of `partition`, created empty (with the ones before it) if new.
+    pub fn partition_mut(&mut self, partition: u32) -> &mut PartitionState {
+        let p = partition as usize;
+        while self.partitions.len() <= p {
+            let next = self.partitions.len() as u32;
+            self.partitions
+                .push(PartitionState::new(self.set.clone(), next));
+        }
+        &mut self.partitions[p]
+    }
+
+    /// Applies the event read at `offset` of `partition`.
+    pub fn apply(&mut self, partition: u32, offset: u64, event: &FeatureEvent) -> ApplyOutcome {
+        self.partition_mut(partition).apply(offset, event)
+    }
+
+    /// Applies events read from `partition`, in order (see [`PartitionState::apply_batch`]);
+    /// appends one outcome per event.
+    pub fn apply_batch(
+        &mut self,
+        partition: u32,
+        batch: &[(u64, &FeatureEvent)],
+        outcomes: &mut Vec<ApplyOutcome>,
+    ) {
+        self.partition_mut(partition).apply_batch(batch, outcomes);
+    }
+
+    /// Records an undecodable record as consumed.
+    pub fn skip(&mut self, partition: u32, offset: u64) {
+        self.partition_mut(partition).skip(offset);
+    }
+
+    /// Decodes a stored event, with its properties only if the definitions need them.
+    pub fn decode_event(&self, bytes: &[u8]) -> Result<FeatureEvent, serde_json::Error> {
+        FeatureEvent::decode(bytes, self.set.needs_properties())
+    }
+
+    /// Next offset to read, per partition.
+    pub fn next_offsets(&self) -> Vec<u64> {
+        self.partitions
+            .iter()
+            .map(PartitionState::next_offset)
+            .collect()
+    }
+
+    /// Highest event time applied in any partition: reads are as of this time.
+    pub fn stream_time_ms(&self) -> Option<i64> {
+        self.partitions
+            .iter()
+            .filter_map(PartitionState::max_event_time_ms)
+            .max()
+    }
+
+    /// The features of one entity as of the stream time, merged over all partitions.
+    pub fn read(&self, kind: &EntityKind, id: &str) -> Option<FeatureRow> {
+        let as_of = self.stream_time_ms()?;
+        let k = self.set.kind_index(kind)?;
+        read::read_row(&self.set, &self.partitions, k, id, as_of)
+    }
+
+    /// The rows of `entities` (e.g. from [`FeatureEngine::take_touched`]) as of the stream
+    /// time; entities no longer held are left out.
+    pub fn materialize(&self, entities: &[EntityKey]) -> Vec<FeatureRow> {
+        let Some(as_of) = self.stream_time_ms() else {
+            return Vec::new();
+        };
+        entities
+            .iter()
+            .filter_map(|e| {
+                let k = self.set.kind_index(&e.kind)?;
+                read::read_row(&self.set, &self.partitions, k, &e.id, as_of)
+            })
+            .collect()
+    }
+
+    /// Entities touched since the last call, over all partitions, sorted and de-duplicated.
+    pub fn take_touched(&mut self) -> Vec<EntityKey> {
+        let mut all: Vec<EntityKey> = self
+            .partitions
+            .iter_mut()
+            .flat_map(PartitionState::take_touched)
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Every entity held, sorted and de-duplicated.
+    pub fn entities(&self) -> Vec<EntityKey> {
+        let mut all: Vec<EntityKey> = self
+            .partitions
+            .iter()
+            .flat_map(PartitionState::entities)
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// The encoded state of `partition` (see [`PartitionState::encode`]).
+    pub fn encode_partition(&self, partition: u32) -> Option<Vec<u8>> {
+        self.partitions
+            .get(partition as usize)
+            .map(PartitionState::encode)
+    }
+
+    /// Replaces the state of `partition` with a decoded snapshot.
+    pub fn restore_partition(&mut self, partition: u32, bytes: &[u8]) -> Result<()> {
+        let mut state = PartitionState::decode(self.set.clone(), bytes)?;
+        state.partition = partition;
+        *self.partition_mut(partition) = state;
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Vec<PartitionStats> {
+        self.partitions.iter().map(PartitionState::stats).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+//! Tailor's data lake: the log's events as Parquet files, committed exactly once, and SQL
+//! over them.
+//!
+//! - [`LakeSink`] consumes the `events` and `events.dead-letter` topics and writes zstd
+//!   Parquet files, hive-partitioned by event date and hour (`events/dt=YYYY-MM-DD/hour=HH/`)
+//!   and by received date (`dead_letters/dt=YYYY-MM-DD/`), through `object_store`: a local
+//!   directory by default, or S3-compatible storage (`s3://bucket/prefix`). Files roll by
+//!   size and time, small files are compacted, old partitions expire ([`maintenance`]).
+//! - Every change is committed by writing one new [`manifest`] version that lists the data
+//!   files and the log offsets they cover: a crash or rerun never loses or duplicates rows
+//!   (`docs/adr/0005-lake-layout-and-commits.md`).
+//! - [`Warehouse`] runs read-only SQL (DataFusion) over the committed files: tables `events`
+//!   and `dead_letters` (columns in [`schema`]) and the views `item_daily_stats`,
+//!   `funnel_daily` and `recommendation_ctr` ([`warehouse::views`]); [`format`] prints
+//!   results as a table, CSV or JSON.
+//! - [`bench`] measures write throughput and aggregation time (`examples/lake_bench.rs`).
+
+pub mod bench;
+pub mod config;
+mod encode;
+mod error;
+pub mod format;
+pub mod layout;
+pub mod maintenance;
+pub mod manifest;
+pub mod metrics;
+mod rows;
+pub mod schema;
+pub mod sink;
+pub mod store;
+pub mod warehouse;
+
+pub use config::{LakeConfig, LakeLocation};
+pub use error::{Error, Result};
+pub use format::{format_batches, to_csv, to_json, to_table, OutputFormat};
+pub use layout::{HivePartition, Table, DEAD_LETTER_TOPIC, EVENTS_TOPIC};
+pub use maintenance::{CompactStats, RetentionStats};
+pub use manifest::{DataFile, Manifest};
+pub use sink::{system_clock, Clock, LakeSink, SinkStats};
+pub use store::Lake;
+pub use warehouse::Warehouse;
+
+/// Re-exported so callers use the same Arrow as this crate.
+pub use arrow::array::RecordBatch;

@@ -1,0 +1,74 @@
+//! The lake sink as a server role: it runs on its own OS thread and runtime (encoding
+//! Parquet is CPU-heavy and must not hold the API's workers), consumes the log from the
+//! offsets its manifest committed, and stops cleanly with the server.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tailor_lake::{LakeConfig, LakeSink};
+use tailor_log::Log;
+use tokio::sync::oneshot;
+
+use crate::{Error, Result};
+
+pub struct LakeHandle {
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LakeHandle {
+    pub async fn spawn(cfg: &LakeConfig, data_dir: &Path, log: Arc<dyn Log>) -> Result<LakeHandle> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Lake(format!("cannot start the lake runtime: {e}")))?;
+        let (cfg, data_dir) = (cfg.clone(), data_dir.to_path_buf());
+        let (opened_tx, opened_rx) = oneshot::channel::<Result<()>>();
+        let (tx, rx) = oneshot::channel::<()>();
+        let join = std::thread::Builder::new()
+            .name("tailor-lake".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let sink = match LakeSink::open(&cfg, &data_dir).await {
+                        Ok(sink) => {
+                            let _ = opened_tx.send(Ok(()));
+                            sink
+                        }
+                        Err(e) => {
+                            let _ = opened_tx.send(Err(Error::Lake(e.to_string())));
+                            return;
+                        }
+                    };
+                    let stopped = async move {
+                        let _ = rx.await;
+                    };
+                    match sink.run(log, stopped).await {
+                        Ok(stats) => tracing::info!(
+                            rows = stats.event_rows,
+                            files = stats.files,
+                            "lake sink stopped"
+                        ),
+                        Err(e) => tracing::error!(error = %e, "lake sink failed"),
+                    }
+                })
+            })
+            .map_err(|e| Error::Lake(format!("cannot start the lake thread: {e}")))?;
+        opened_rx
+            .await
+            .map_err(|_| Error::Lake("the lake thread ended while opening the lake".into()))??;
+        Ok(LakeHandle {
+            stop: Some(tx),
+            join: Some(join),
+        })
+    }
+
+    /// Commits what is buffered and stops.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(join) = self.join.take() {
+            let _ = tokio::task::spawn_blocking(move || join.join()).await;
+        }
+    }
+}

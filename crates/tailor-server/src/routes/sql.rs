@@ -1,0 +1,71 @@
+//! `POST /v1/sql` (admin key): read-only SQL over the lake — tables `events` and
+//! `dead_letters`, views `item_daily_stats`, `funnel_daily`, `recommendation_ctr`.
+//! Body `{"sql": "SELECT ..."}`; answer `{"rows": [...], "row_count": N, "truncated": bool}`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::routes::schemas::check_admin;
+use crate::state::App;
+
+/// Most rows in one answer; use LIMIT/OFFSET or `tailor sql` for more.
+pub const MAX_ROWS: usize = 10_000;
+
+pub fn router() -> Router<App> {
+    Router::new().route("/v1/sql", post(sql))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlRequest {
+    sql: String,
+}
+
+async fn sql(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Json<SqlRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    check_admin(&app, &headers)?;
+    let Json(req) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"sql\": \"SELECT ...\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    if req.sql.trim().is_empty() {
+        return Err(ApiError::bad_request("sql is empty"));
+    }
+    let batches = app.warehouse.query(&req.sql).await.map_err(|e| {
+        if e.is_client_error() {
+            ApiError::bad_request(e.to_string())
+        } else {
+            ApiError::internal(e.to_string())
+        }
+    })?;
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut kept = Vec::new();
+    let mut left = MAX_ROWS;
+    for b in &batches {
+        if left == 0 {
+            break;
+        }
+        let n = b.num_rows().min(left);
+        kept.push(b.slice(0, n));
+        left -= n;
+    }
+    let text =
+        tailor_lake::format::to_json(&kept).map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows: Value = serde_json::from_str(&text).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({
+        "rows": rows,
+        "row_count": total.min(MAX_ROWS),
+        "truncated": total > MAX_ROWS,
+    })))
+}

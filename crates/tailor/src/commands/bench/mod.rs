@@ -1,0 +1,159 @@
+//! `tailor bench ingest|recommend|features`: throughput and latency against a fresh server.
+
+mod features;
+mod ingest;
+mod recommend;
+
+use anyhow::{Context, Result};
+use tailor_server::Config;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Batched POST /v1/batch over keep-alive connections, fsync on: events/s and ack latency.
+    Ingest {
+        /// Events per run.
+        #[arg(long, default_value_t = 500_000)]
+        events: usize,
+        /// Events per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Concurrent keep-alive connections (each has one batch in flight).
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Runs (each on a fresh server); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Also run with fsync off as a baseline, to show the cost of durability.
+        #[arg(long)]
+        baseline: bool,
+    },
+    /// The feature engine alone (default feature set, in memory), then event → feature-visible
+    /// latency through the full path (collector → log → engine → online store) under a paced
+    /// load.
+    Features {
+        /// Events through the engine alone per run.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        /// Offered live load during the full-path probes, events/s.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        /// Seconds of full-path probing per run.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// GET /v1/recommendations on a loaded server: latency p50/p99 and requests/s.
+    Recommend {
+        #[arg(long, default_value_t = 50_000)]
+        users: usize,
+        #[arg(long, default_value_t = 10_000)]
+        items: usize,
+        /// Requests per run.
+        #[arg(long, default_value_t = 50_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+}
+
+pub(crate) fn fresh_config(dir: &std::path::Path, fsync: bool) -> Config {
+    let mut cfg = Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    cfg.log.fsync = fsync;
+    cfg
+}
+
+/// A server on its own runtime (its own worker threads), as it would be in its own process:
+/// the load generator's tasks never run on the server's workers.
+pub(crate) struct IsolatedServer {
+    runtime: Option<tokio::runtime::Runtime>,
+    server: Option<tailor_server::RunningServer>,
+    pub url: String,
+}
+
+impl IsolatedServer {
+    pub async fn start(cfg: Config) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tailor-server")
+            .enable_all()
+            .build()
+            .context("building the server runtime")?;
+        let server = runtime
+            .spawn(tailor_server::start(cfg))
+            .await
+            .context("server start task")??;
+        let url = server.url();
+        Ok(IsolatedServer {
+            runtime: Some(runtime),
+            server: Some(server),
+            url,
+        })
+    }
+
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let (Some(rt), Some(server)) = (self.runtime.take(), self.server.take()) {
+            rt.spawn(server.shutdown())
+                .await
+                .context("server stop task")??;
+            rt.shutdown_background();
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub async fn run(which: BenchCommand) -> Result<()> {
+    match which {
+        BenchCommand::Ingest {
+            events,
+            batch,
+            connections,
+            runs,
+            baseline,
+        } => ingest::ingest(events, batch, connections, runs, baseline).await,
+        BenchCommand::Recommend {
+            users,
+            items,
+            requests,
+            connections,
+            runs,
+        } => recommend::recommend(users, items, requests, connections, runs).await,
+        BenchCommand::Features {
+            events,
+            users,
+            items,
+            rate,
+            seconds,
+            runs,
+        } => {
+            features::features(features::FeaturesBench {
+                events,
+                users,
+                items,
+                rate,
+                seconds,
+                runs,
+            })
+            .await
+        }
+    }
+}
