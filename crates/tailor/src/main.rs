@@ -68,6 +68,17 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Tune, train and compare every model on a public dataset or a file.
+    Eval(commands::eval::EvalArgs),
+    /// Train the production model on the stored events, save it as a new version, promote it.
+    Train(commands::train::TrainArgs),
+    /// The model registry: `list`, `promote NAME VERSION`, `rollback NAME`.
+    Models {
+        #[command(subcommand)]
+        which: commands::models::ModelsCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// List rejected events with their reasons.
     DeadLetters {
         /// How many of the most recent dead letters to print.
@@ -114,6 +125,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Features { which, data } => commands::features::run(which, &data),
         Command::Sql(args) => commands::sql::run(args).await,
         Command::Schema { which, data } => commands::schema::run(which, &data).await,
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Models { which, data } => commands::models::run(which, &data),
         Command::DeadLetters { limit, from, data } => {
             commands::log::dead_letters(&data, limit, from)
         }

@@ -2,9 +2,12 @@
 
 pub mod bench;
 pub mod demo;
+pub mod eval;
 pub mod features;
 pub mod generate;
 pub mod log;
+pub mod models;
 pub mod schema;
 pub mod serve;
 pub mod sql;
+pub mod train;
