@@ -1,7 +1,8 @@
 //! Crash test: a child `tailor serve` is killed with SIGKILL while clients send batches.
 //! After restart (and the clients' retries of unanswered batches, as SDKs do) every
-//! acknowledged `messageId` is in the log exactly once, and the processed count equals the
-//! number of acknowledged events.
+//! acknowledged `messageId` is in the log exactly once, the processed count equals the
+//! number of acknowledged events, and the Parquet lake (written every second, so the kills
+//! also hit lake writes and commits) holds exactly one row per acknowledged event.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -28,6 +29,7 @@ fn spawn_server(dir: &Path, port: u16) -> Child {
         .arg(dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("TAILOR__LIVE__CHECKPOINT_INTERVAL_SECS", "1")
+        .env("TAILOR__LAKE__ROLL_SECS", "1")
         .env("TAILOR_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -216,4 +218,43 @@ async fn sigkill_loses_no_acknowledged_event_and_counts_nothing_twice() {
         .success());
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "SIGTERM exit: {exit:?}");
+
+    // The lake, after the kills and the clean stop: one row per acknowledged event.
+    let sql = Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args(["sql", "--format", "json", "--data-dir"])
+        .arg(dir.path())
+        .arg("SELECT message_id, count(*) AS n FROM events GROUP BY message_id")
+        .output()
+        .expect("tailor sql");
+    assert!(
+        sql.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sql.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&sql.stdout).expect("json rows");
+    let in_lake: HashMap<String, u64> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["message_id"].as_str().expect("id").to_owned(),
+                r["n"].as_u64().expect("n"),
+            )
+        })
+        .collect();
+    let dupes: Vec<_> = in_lake.iter().filter(|(_, n)| **n != 1).take(5).collect();
+    assert!(dupes.is_empty(), "lake rows not exactly once: {dupes:?}");
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|id| !in_lake.contains_key(*id))
+        .take(5)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but not in the lake: {lost:?}"
+    );
+    assert_eq!(
+        in_lake.len(),
+        acked.len(),
+        "the lake holds exactly the acknowledged events"
+    );
 }
