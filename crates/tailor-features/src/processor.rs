@@ -70,44 +70,16 @@ impl Processor {
     /// rebuilt from offset 0.
     pub fn open(log: Arc<dyn Log>, opts: ProcessorOptions) -> Result<Self> {
         let partitions = log.partitions(&opts.topic)?;
-        let mut engine = FeatureEngine::new(&opts.features, partitions)?;
         let snapshot = load_checkpoint(&opts.checkpoint_path)?.unwrap_or_default();
-        let mut state = snapshot.live;
-        let mut restored = true;
-        for (p, bytes) in snapshot.features.iter().enumerate() {
-            match engine.restore_partition(p as u32, bytes) {
-                Ok(()) => {}
-                Err(crate::Error::FeatureDefinitionsChanged) => {
-                    tracing::warn!(
-                        "feature definitions changed since the checkpoint; rebuilding all state from offset 0"
-                    );
-                    restored = false;
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if !restored {
-            state = LiveState::default();
-            engine = FeatureEngine::new(&opts.features, partitions)?;
-        }
+        let (mut state, engine) = match restore(snapshot, &opts.features, partitions)? {
+            Some(restored) => restored,
+            None => (
+                LiveState::default(),
+                FeatureEngine::new(&opts.features, partitions)?,
+            ),
+        };
         if state.offsets.len() < partitions as usize {
             state.offsets.resize(partitions as usize, 0);
-        }
-        // Both states cover the same offsets; a checkpoint without feature state (none yet)
-        // means replaying everything.
-        if engine
-            .next_offsets()
-            .iter()
-            .zip(&state.offsets)
-            .any(|(a, b)| a != b)
-        {
-            tracing::warn!(
-                "feature state and live state cover different offsets; rebuilding from offset 0"
-            );
-            state = LiveState::default();
-            state.offsets.resize(partitions as usize, 0);
-            engine = FeatureEngine::new(&opts.features, partitions)?;
         }
         state.refresh_trending(&opts.live);
         // The online store starts from the restored state (the embedded one is in memory).
@@ -378,6 +350,45 @@ impl Processor {
         );
         Ok(())
     }
+}
+
+/// Both states from a checkpoint, or `None` when it cannot be resumed from and everything
+/// must be rebuilt from offset 0: the feature definitions changed, or the two states cover
+/// different offsets (e.g. a checkpoint without feature state).
+fn restore(
+    snapshot: Snapshot,
+    features: &FeaturesConfig,
+    partitions: u32,
+) -> Result<Option<(LiveState, FeatureEngine)>> {
+    let mut engine = FeatureEngine::new(features, partitions)?;
+    for (p, bytes) in snapshot.features.iter().enumerate() {
+        match engine.restore_partition(p as u32, bytes) {
+            Ok(()) => {}
+            Err(crate::Error::FeatureDefinitionsChanged) => {
+                tracing::warn!(
+                    "feature definitions changed since the checkpoint; rebuilding all state from offset 0"
+                );
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut live = snapshot.live;
+    if live.offsets.len() < partitions as usize {
+        live.offsets.resize(partitions as usize, 0);
+    }
+    if engine
+        .next_offsets()
+        .iter()
+        .zip(&live.offsets)
+        .any(|(a, b)| a != b)
+    {
+        tracing::warn!(
+            "feature state and live state cover different offsets; rebuilding from offset 0"
+        );
+        return Ok(None);
+    }
+    Ok(Some((live, engine)))
 }
 
 fn chrono_now_ms() -> i64 {

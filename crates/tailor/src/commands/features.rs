@@ -64,11 +64,10 @@ pub fn run(cmd: FeaturesCommand, data: &DataArgs) -> Result<()> {
             let engine = processor.engine();
             let engine = engine.read();
             match engine.read(&kind, &id) {
-                Some(row) => {
-                    let mut v = row.to_json();
-                    v["as_of"] = json!(tailor_event::time::format_ms(row.as_of_ms));
-                    println!("{}", serde_json::to_string_pretty(&v)?);
-                }
+                Some(row) => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&tailor_server::routes::features::row_json(&row))?
+                ),
                 None => bail!("no features for {entity} {id:?}: no event of it is in the log"),
             }
         }
