@@ -53,9 +53,8 @@ fn main() {
         );
         engine.take_touched();
     }
-    let cpu_before = thread_cpu_secs();
     let r = run(&mut engine, events);
-    let cpu = thread_cpu_secs().zip(cpu_before).map(|(a, b)| a - b);
+    let cpu = r.cpu_seconds;
     println!(
         "applied {} events ({} interactions, {} late) in {:.2}s: {:.0} events/s",
         r.events, r.interactions, r.late_events, r.seconds, r.events_per_sec
@@ -87,11 +86,4 @@ fn main() {
         .map(|b| b.len())
         .sum();
     println!("encoded state: {:.1} MiB", bytes as f64 / (1024.0 * 1024.0));
-}
-
-/// Time this thread has spent on a CPU (Linux `schedstat`), if available.
-fn thread_cpu_secs() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
 }

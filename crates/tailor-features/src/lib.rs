@@ -4,8 +4,7 @@
 //! together with the log offsets it covers, so a restart resumes with nothing counted twice.
 //!
 //! [`engine`] computes the declarative features of `[features]` (event-time windows,
-//! sessions, mergeable per-partition state); [`online`] holds the rows it materializes for
-//! serving.
+//! sessions, mergeable per-partition state); [`online`] is how serving reads its rows.
 
 mod checkpoint;
 mod config;
@@ -27,6 +26,6 @@ pub use engine::{
     FeaturesConfig,
 };
 pub use error::{Error, Result};
-pub use online::{EmbeddedStore, OnlineStore};
+pub use online::{EmbeddedStore, FeatureReader, OnlineBackend, OnlineStore};
 pub use processor::{Processor, ProcessorHandle, ProcessorOptions};
 pub use state::{ItemIdx, ItemState, LiveState, UserState};

@@ -1,7 +1,12 @@
 //! The live processor: consumes the `events` topic into [`LiveState`] (the co-occurrence
 //! model and trending) and the [`FeatureEngine`] (declared features), writes the feature rows
-//! each batch touched to the online store, and checkpoints both states atomically with the
-//! offsets they cover.
+//! each batch touched to a materialized online store when one is configured, and checkpoints
+//! both states atomically with the offsets they cover.
+//!
+//! Serving reads the same states under shared locks; the processor takes them exclusively
+//! for one slice of [`APPLY_SLICE`] events at a time, so a reader waits for at most one
+//! slice (well under a millisecond), and an event is visible to readers as soon as its
+//! slice is applied.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,12 +21,15 @@ use crate::checkpoint::{encode_checkpoint, load_checkpoint, write_checkpoint, Sn
 use crate::config::LiveConfig;
 use crate::engine::{FeatureEngine, FeatureEvent, FeaturesConfig};
 use crate::metrics as m;
-use crate::online::OnlineStore;
+use crate::online::{FeatureReader, LiveReader, OnlineBackend, OnlineStore};
 use crate::state::LiveState;
 use crate::Result;
 
 /// Records read from one partition per step.
 const READ_BATCH: usize = 2_000;
+
+/// Events applied per exclusive hold of the state locks.
+pub const APPLY_SLICE: usize = 256;
 
 pub struct Processor {
     log: Arc<dyn Log>,
@@ -30,7 +38,8 @@ pub struct Processor {
     cfg: LiveConfig,
     state: Arc<RwLock<LiveState>>,
     engine: Arc<RwLock<FeatureEngine>>,
-    store: Arc<dyn OnlineStore>,
+    /// Where touched rows are materialized; `None` when serving reads the engine itself.
+    store: Option<Arc<dyn OnlineStore>>,
     checkpoint_path: PathBuf,
 }
 
@@ -40,7 +49,8 @@ pub struct ProcessorOptions {
     pub group: String,
     pub live: LiveConfig,
     pub features: FeaturesConfig,
-    pub store: Arc<dyn OnlineStore>,
+    /// Where serving reads features (`online = "..."`, see [`crate::online::open`]).
+    pub online: OnlineBackend,
     pub checkpoint_path: PathBuf,
 }
 
@@ -71,7 +81,7 @@ impl Processor {
     pub fn open(log: Arc<dyn Log>, opts: ProcessorOptions) -> Result<Self> {
         let partitions = log.partitions(&opts.topic)?;
         let snapshot = load_checkpoint(&opts.checkpoint_path)?.unwrap_or_default();
-        let (mut state, engine) = match restore(snapshot, &opts.features, partitions)? {
+        let (mut state, mut engine) = match restore(snapshot, &opts.features, partitions)? {
             Some(restored) => restored,
             None => (
                 LiveState::default(),
@@ -82,14 +92,23 @@ impl Processor {
             state.offsets.resize(partitions as usize, 0);
         }
         state.refresh_trending(&opts.live);
-        // The online store starts from the restored state (the embedded one is in memory).
-        let rows = engine.materialize(&engine.entities());
-        let restored_rows = rows.len();
-        opts.store.write(rows)?;
-        tracing::info!(
-            rows = restored_rows,
-            "online feature store loaded from the checkpoint"
-        );
+        let store = match opts.online {
+            OnlineBackend::Live => {
+                engine.set_track_touched(false);
+                None
+            }
+            OnlineBackend::Store(store) => {
+                // A materialized store starts from the restored state.
+                let rows = engine.materialize(&engine.entities());
+                let restored_rows = rows.len();
+                store.write(rows)?;
+                tracing::info!(
+                    rows = restored_rows,
+                    "online feature store loaded from the checkpoint"
+                );
+                Some(store)
+            }
+        };
         tracing::info!(
             events = state.events_processed,
             offsets = ?state.offsets,
@@ -103,7 +122,7 @@ impl Processor {
             cfg: opts.live,
             state: Arc::new(RwLock::new(state)),
             engine: Arc::new(RwLock::new(engine)),
-            store: opts.store,
+            store,
             checkpoint_path: opts.checkpoint_path,
         })
     }
@@ -111,6 +130,18 @@ impl Processor {
     /// The feature engine (tools read it directly; the API reads the online store).
     pub fn engine(&self) -> Arc<RwLock<FeatureEngine>> {
         self.engine.clone()
+    }
+
+    /// What serving reads features from: the materialized store if there is one, else the
+    /// engine state itself.
+    pub fn reader(&self) -> Arc<dyn FeatureReader> {
+        match &self.store {
+            Some(store) => {
+                let store: Arc<dyn FeatureReader> = store.clone();
+                store
+            }
+            None => Arc::new(LiveReader::new(self.engine.clone())),
+        }
     }
 
     /// The state the recommender reads.
@@ -177,14 +208,16 @@ impl Processor {
                 .collect()
         };
         let mut late = 0u64;
-        {
+        let mut outcomes = Vec::with_capacity(APPLY_SLICE);
+        let mut run: Vec<(u64, &FeatureEvent)> = Vec::with_capacity(APPLY_SLICE);
+        for slice in decoded.chunks(APPLY_SLICE) {
             let mut state = self.state.write();
             let mut engine = self.engine.write();
             // Runs of decodable events go to the engine as batches (it prefetches their
             // entities); an undecodable record is skipped in its place.
-            let mut run: Vec<(u64, &FeatureEvent)> = Vec::with_capacity(decoded.len());
-            let mut outcomes = Vec::with_capacity(decoded.len());
-            for (offset, event) in &decoded {
+            run.clear();
+            outcomes.clear();
+            for (offset, event) in slice {
                 match event {
                     Some(e) => {
                         state.apply(&self.cfg, partition, *offset, e);
@@ -202,17 +235,22 @@ impl Processor {
             }
             engine.apply_batch(partition, &run, &mut outcomes);
             late += outcomes.iter().filter(|o| o.late).count() as u64;
+            if let Some(store) = &self.store {
+                let touched = engine.take_touched();
+                let rows = engine.materialize(&touched);
+                drop(engine);
+                // Written before the state lock is released, so anyone who sees these
+                // offsets applied (e.g. `/v1/status` lag 0) also sees their feature rows.
+                if let Err(e) = store.write(rows) {
+                    tracing::error!(error = %e, "could not write feature rows to the online store");
+                }
+            }
+        }
+        {
+            let mut state = self.state.write();
             state.refresh_trending(&self.cfg);
             metrics::gauge!(m::WATERMARK).set(state.watermark_ms as f64 / 1e3);
-            let touched = engine.take_touched();
-            let rows = engine.materialize(&touched);
-            drop(engine);
-            // Written before the state lock is released, so anyone who sees these offsets
-            // applied (e.g. `/v1/status` lag 0) also sees their feature rows.
-            if let Err(e) = self.store.write(rows) {
-                tracing::error!(error = %e, "could not write feature rows to the online store");
-            }
-        };
+        }
         let now = chrono_now_ms();
         metrics::counter!(m::EVENTS).increment(decoded.len() as u64);
         if late > 0 {

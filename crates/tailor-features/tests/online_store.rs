@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tailor_features::engine::{FeatureEngine, FeatureEvent, FeaturesConfig};
-use tailor_features::online::{self, OnlineStore};
+use tailor_features::online::{self, FeatureReader, LiveReader, OnlineBackend, OnlineStore};
 use tailor_features::{EmbeddedStore, FeatureRow, FeatureValue};
 
 fn row(entity: &str, id: &str, as_of_ms: i64, views: i64) -> FeatureRow {
@@ -84,13 +84,73 @@ fn engine_rows_round_trip(store: &dyn OnlineStore) {
 }
 
 fn backends() -> Vec<(&'static str, Arc<dyn OnlineStore>)> {
+    let OnlineBackend::Store(memory) = online::open("memory://").expect("memory") else {
+        panic!("memory:// is a materialized store");
+    };
     vec![
-        ("embedded", Arc::new(EmbeddedStore::new())),
-        (
-            "embedded:// url",
-            online::open("embedded://").expect("embedded"),
-        ),
+        ("EmbeddedStore", Arc::new(EmbeddedStore::new())),
+        ("memory://", memory),
     ]
+}
+
+/// `embedded://` reads the engine state in place: the same rows the engine would
+/// materialize, visible as soon as the event is applied, unknown ids and kinds absent.
+#[test]
+fn live_reader_reads_the_engine_state() {
+    assert!(matches!(
+        online::open("embedded://").expect("embedded"),
+        OnlineBackend::Live
+    ));
+    let engine = Arc::new(parking_lot::RwLock::new(
+        FeatureEngine::new(&FeaturesConfig::default(), 2).expect("engine"),
+    ));
+    let reader = LiveReader::new(engine.clone());
+    assert_eq!(reader.read("user", "u1").expect("read"), None);
+    let mut event = FeatureEvent {
+        event: Some("Product Viewed".into()),
+        user_id: Some("u1".into()),
+        event_time_ms: 1_000,
+        received_at_ms: 1_000,
+        interactions: vec![tailor_event::Interaction {
+            kind: tailor_event::InteractionKind::View,
+            item_id: "P9".into(),
+            category: Some("shoes".into()),
+            price: Some(3.5),
+            quantity: None,
+            currency: None,
+            order_id: None,
+            rec_id: None,
+        }],
+        ..FeatureEvent::default()
+    };
+    engine.write().apply(1, 0, &event);
+    let row = reader
+        .read("user", "u1")
+        .expect("read")
+        .expect("visible at once");
+    assert_eq!(row.as_of_ms, 1_000);
+    assert_eq!(
+        row.get("user_last_items"),
+        Some(&FeatureValue::List(vec![FeatureValue::Str("P9".into())]))
+    );
+    event.event_time_ms = 2_000;
+    event.interactions[0].item_id = "P10".into();
+    engine.write().apply(0, 0, &event);
+    let many = reader
+        .read_many("item", &["P10".into(), "nope".into(), "P9".into()])
+        .expect("read");
+    let expected = {
+        let e = engine.read();
+        vec![
+            e.read(&tailor_features::EntityKind::Item, "P10"),
+            None,
+            e.read(&tailor_features::EntityKind::Item, "P9"),
+        ]
+    };
+    assert_eq!(many, expected);
+    assert!(many[0].is_some() && many[2].is_some());
+    assert_eq!(many[2].as_ref().map(|r| r.as_of_ms), Some(2_000));
+    assert_eq!(reader.read("nonsense", "u1").expect("read"), None);
 }
 
 #[test]
@@ -104,8 +164,9 @@ fn every_backend_passes_the_scenarios() {
 
 #[test]
 fn unknown_schemes_are_refused() {
-    let err = online::open("redis://localhost").err().expect("not yet");
+    let err = online::open("redis://localhost").expect_err("not yet");
     assert!(err.to_string().contains("embedded://"), "{err}");
+    assert!(err.to_string().contains("memory://"), "{err}");
 }
 
 #[test]

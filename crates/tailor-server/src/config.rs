@@ -143,10 +143,11 @@ impl Config {
         self.live.validate()?;
         FeatureSet::compile(&self.features).map_err(|e| e.to_string())?;
         match self.online.split_once("://").map(|(scheme, _)| scheme) {
-            Some("embedded") => {}
+            Some("embedded" | "memory") => {}
             _ => {
                 return Err(format!(
-                    "online: {:?} is not a supported online store; use embedded://",
+                    "online: {:?} is not a supported online store; use embedded:// (reads the \
+                     feature state in place) or memory:// (rows materialized in memory)",
                     self.online
                 ))
             }

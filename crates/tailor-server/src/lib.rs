@@ -121,7 +121,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     );
     let remembered = ingest.rebuild_dedupe()?;
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
-    let store = tailor_features::online::open(&cfg.online)?;
+    let online = tailor_features::online::open(&cfg.online)?;
     let processor = Processor::open(
         dyn_log.clone(),
         ProcessorOptions {
@@ -129,11 +129,12 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             group: LIVE_GROUP.into(),
             live: cfg.live.clone(),
             features: cfg.features.clone(),
-            store: store.clone(),
+            online,
             checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
         },
     )?;
     let live = processor.state();
+    let features = processor.reader();
     let feature_set = processor.engine().read().feature_set().clone();
     let processor = processor.spawn()?;
     let lake = lake::LakeHandle::spawn(&cfg.lake, &cfg.data_dir, dyn_log.clone()).await?;
@@ -162,7 +163,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         registry_path,
         registry_write: tokio::sync::Mutex::new(()),
         live,
-        features: store,
+        features,
         feature_set,
         warehouse,
         prometheus,

@@ -24,8 +24,9 @@ pub struct AppState {
     /// Serializes schema changes (read-modify-persist).
     pub registry_write: tokio::sync::Mutex<()>,
     pub live: Arc<RwLock<LiveState>>,
-    /// The online feature store the processor writes after each batch.
-    pub features: Arc<dyn tailor_features::OnlineStore>,
+    /// Where feature rows are read: the engine state itself (`embedded://`) or the store
+    /// the processor materializes rows into.
+    pub features: Arc<dyn tailor_features::FeatureReader>,
     /// The compiled feature definitions in force.
     pub feature_set: Arc<tailor_features::FeatureSet>,
     /// SQL over the lake.

@@ -39,8 +39,20 @@ fn item_ids(recs: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn posted_events_show_in_features_and_change_the_next_recommendation() {
+    events_to_features_to_recommendations("embedded://").await;
+}
+
+/// The same through a materialized store: the processor writes each touched row.
+#[tokio::test]
+async fn a_materialized_online_store_serves_the_same() {
+    events_to_features_to_recommendations("memory://").await;
+}
+
+async fn events_to_features_to_recommendations(online: &str) {
     let dir = tempfile::tempdir().expect("tmp");
-    let s = start(config(dir.path())).await;
+    let mut cfg = config(dir.path());
+    cfg.online = online.into();
+    let s = start(cfg).await;
     let (status, a) = s.post("/v1/batch", json!({"batch": shop_events()})).await;
     assert_eq!((status, a["rejected"].clone()), (200, json!([])));
 

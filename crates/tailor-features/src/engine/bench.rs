@@ -137,6 +137,9 @@ pub struct Throughput {
     pub late_events: u64,
     pub seconds: f64,
     pub events_per_sec: f64,
+    /// Time the applying thread spent on a CPU (Linux only), so a figure per CPU-second
+    /// does not count time spent waiting for a core on a busy machine.
+    pub cpu_seconds: Option<f64>,
     pub entities: u64,
     pub state_bytes: u64,
 }
@@ -161,6 +164,7 @@ pub fn run(engine: &mut FeatureEngine, events: &[FeatureEvent]) -> Throughput {
     }
     let mut outcomes = Vec::with_capacity(BATCH);
     let mut late = 0;
+    let cpu_before = thread_cpu_secs();
     let started = Instant::now();
     for (p, list) in per_partition.iter().enumerate() {
         for batch in list.chunks(BATCH) {
@@ -170,6 +174,9 @@ pub fn run(engine: &mut FeatureEngine, events: &[FeatureEvent]) -> Throughput {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = thread_cpu_secs()
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let stats = engine.stats();
     Throughput {
         events: events.len() as u64,
@@ -177,7 +184,15 @@ pub fn run(engine: &mut FeatureEngine, events: &[FeatureEvent]) -> Throughput {
         late_events: late,
         seconds,
         events_per_sec: events.len() as f64 / seconds.max(1e-9),
+        cpu_seconds,
         entities: stats.iter().map(|s| s.entities).sum(),
         state_bytes: stats.iter().map(|s| s.approx_bytes).sum(),
     }
+}
+
+/// Time this thread has spent on a CPU (Linux `schedstat`), if available.
+pub fn thread_cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
 }

@@ -1,7 +1,7 @@
 //! The declarative streaming feature engine: feature definitions from `[features]` in
 //! `tailor.toml` (DESIGN.md §4) computed over the event stream, in event time, as a pure
 //! library — no I/O, no clock. The processor feeds it log records and checkpoints its
-//! per-partition state with the offsets; an [`crate::online::OnlineStore`] serves the rows.
+//! per-partition state with the offsets; [`crate::online`] serves the rows.
 //!
 //! # Semantics
 //!
@@ -31,7 +31,8 @@
 //! Per batch read from a partition: [`FeatureEngine::decode_event`] each record (or
 //! [`FeatureEngine::skip`] an undecodable one), [`FeatureEngine::apply_batch`] (count the
 //! late outcomes in `metrics::FEATURE_LATE_EVENTS`), then
-//! `materialize(&take_touched())` into an [`crate::online::OnlineStore`]. Checkpoint
+//! `materialize(&take_touched())` into an [`crate::online::OnlineStore`] when rows are
+//! materialized (serving in process reads the state itself: [`crate::online::LiveReader`]). Checkpoint
 //! [`FeatureEngine::encode_partition`] with the partition's offset (it is inside the bytes
 //! too: [`PartitionState::next_offset`]); on start, [`FeatureEngine::restore_partition`]
 //! and resume from `next_offset`. Reads are as of [`FeatureEngine::stream_time_ms`].
@@ -72,6 +73,7 @@ use crate::Result;
 pub struct FeatureEngine {
     set: Arc<FeatureSet>,
     partitions: Vec<PartitionState>,
+    track_touched: bool,
 }
 
 impl FeatureEngine {
@@ -84,7 +86,11 @@ impl FeatureEngine {
         let partitions = (0..partitions)
             .map(|p| PartitionState::new(set.clone(), p))
             .collect();
-        FeatureEngine { set, partitions }
+        FeatureEngine {
+            set,
+            partitions,
+            track_touched: true,
+        }
     }
 
     pub fn feature_set(&self) -> &Arc<FeatureSet> {
@@ -100,8 +106,9 @@ impl FeatureEngine {
         let p = partition as usize;
         while self.partitions.len() <= p {
             let next = self.partitions.len() as u32;
-            self.partitions
-                .push(PartitionState::new(self.set.clone(), next));
+            let mut state = PartitionState::new(self.set.clone(), next);
+            state.track_touched = self.track_touched;
+            self.partitions.push(state);
         }
         &mut self.partitions[p]
     }
@@ -155,6 +162,17 @@ impl FeatureEngine {
         read::read_row(&self.set, &self.partitions, k, id, as_of)
     }
 
+    /// The rows of `ids` of one kind as of the stream time, in the order asked (`None` for
+    /// entities not held).
+    pub fn read_many(&self, kind: &EntityKind, ids: &[String]) -> Vec<Option<FeatureRow>> {
+        let (Some(as_of), Some(k)) = (self.stream_time_ms(), self.set.kind_index(kind)) else {
+            return vec![None; ids.len()];
+        };
+        ids.iter()
+            .map(|id| read::read_row(&self.set, &self.partitions, k, id, as_of))
+            .collect()
+    }
+
     /// The rows of `entities` (e.g. from [`FeatureEngine::take_touched`]) as of the stream
     /// time; entities no longer held are left out.
     pub fn materialize(&self, entities: &[EntityKey]) -> Vec<FeatureRow> {
@@ -168,6 +186,18 @@ impl FeatureEngine {
                 read::read_row(&self.set, &self.partitions, k, &e.id, as_of)
             })
             .collect()
+    }
+
+    /// Whether applying records touched entities for [`FeatureEngine::take_touched`] (on by
+    /// default; a consumer that never takes them turns it off).
+    pub fn set_track_touched(&mut self, on: bool) {
+        self.track_touched = on;
+        for p in &mut self.partitions {
+            p.track_touched = on;
+            if !on {
+                p.take_touched();
+            }
+        }
     }
 
     /// Entities touched since the last call, over all partitions, sorted and de-duplicated.
@@ -205,6 +235,7 @@ impl FeatureEngine {
     pub fn restore_partition(&mut self, partition: u32, bytes: &[u8]) -> Result<()> {
         let mut state = PartitionState::decode(self.set.clone(), bytes)?;
         state.partition = partition;
+        state.track_touched = self.track_touched;
         *self.partition_mut(partition) = state;
         Ok(())
     }

@@ -62,6 +62,9 @@ pub struct PartitionState {
     /// Parallel to the feature set's kinds.
     pub(crate) kinds: Vec<KindStore>,
     touched: Vec<(u32, Sym)>,
+    /// Whether to record touched entities for [`PartitionState::take_touched`] (only a
+    /// materializing consumer needs them; otherwise the list would only grow).
+    pub(crate) track_touched: bool,
     /// The symbol of [`GLOBAL_ID`], once interned (a shortcut, not state).
     global_sym: Option<Sym>,
     item_syms: Vec<Sym>,
@@ -85,6 +88,7 @@ impl PartitionState {
             interner: Interner::default(),
             kinds,
             touched: Vec::new(),
+            track_touched: true,
             global_sym: None,
             item_syms: Vec::new(),
             cat_syms: Vec::new(),
@@ -156,6 +160,7 @@ impl PartitionState {
             interner,
             kinds,
             touched,
+            track_touched,
             global_sym,
             item_syms,
             cat_syms,
@@ -220,7 +225,7 @@ impl PartitionState {
                         };
                         let mut ent = store.get_or_insert(sym);
                         let in_session = touch(&mut ent, cx.t, plan, set.gap_ms);
-                        if !ent.head.touched {
+                        if *track_touched && !ent.head.touched {
                             ent.head.touched = true;
                             touched.push((k as u32, sym));
                         }
@@ -251,7 +256,7 @@ impl PartitionState {
                     }
                     let mut ent = store.get_or_insert(sym);
                     let in_session = touch(&mut ent, cx.t, plan, set.gap_ms);
-                    if !ent.head.touched {
+                    if *track_touched && !ent.head.touched {
                         ent.head.touched = true;
                         touched.push((k as u32, sym));
                     }

@@ -1,10 +1,10 @@
-//! The embedded online store: rows in memory, in lock-sharded hash maps, so concurrent
+//! The in-memory materialized store (`memory://`): rows in memory, in lock-sharded hash maps, so concurrent
 //! readers of different entities rarely meet and a writer blocks one shard at a time.
 
 use parking_lot::RwLock;
 use rustc_hash::FxHashMap;
 
-use super::OnlineStore;
+use super::{FeatureReader, OnlineStore};
 use crate::engine::FeatureRow;
 use crate::Result;
 
@@ -85,7 +85,9 @@ impl OnlineStore for EmbeddedStore {
         }
         Ok(())
     }
+}
 
+impl FeatureReader for EmbeddedStore {
     fn read_many(&self, entity: &str, ids: &[String]) -> Result<Vec<Option<FeatureRow>>> {
         Ok(ids
             .iter()

@@ -1,22 +1,28 @@
-//! Online feature stores: where materialized [`FeatureRow`]s are written after each batch and
-//! read by serving. Backends sit side by side and are chosen by URL scheme ([`open`]);
-//! rows are plain serializable values, so a networked backend (Redis, a later issue) stores
-//! their JSON.
+//! Online features: where serving reads feature rows. Two shapes sit behind one trait,
+//! [`FeatureReader`]:
+//!
+//! - `embedded://` (the default): reads evaluate the engine's live state directly
+//!   ([`LiveReader`]); nothing is copied, a row is current the moment its event is applied,
+//!   and the write path pays nothing for serving.
+//! - a materialized [`OnlineStore`]: the processor writes the rows each batch touched and
+//!   readers (possibly other processes) read the copies. `memory://` is the in-process one
+//!   ([`EmbeddedStore`], the reference the networked backends are tested against); rows are
+//!   plain serializable values, so a networked backend (Redis, a later issue) stores their
+//!   JSON.
 
 mod embedded;
+mod live;
 
 use std::sync::Arc;
 
 pub use embedded::EmbeddedStore;
+pub use live::LiveReader;
 
 use crate::engine::FeatureRow;
 use crate::{Error, Result};
 
-pub trait OnlineStore: Send + Sync {
-    /// Stores rows, replacing the stored row of the same entity unless that one is newer
-    /// (`as_of_ms`).
-    fn write(&self, rows: Vec<FeatureRow>) -> Result<()>;
-
+/// Reads feature rows for serving.
+pub trait FeatureReader: Send + Sync {
     /// The rows of `ids` of one entity kind (`"item"`, `"user"`, `"property:brand"`, ...),
     /// in the order asked.
     fn read_many(&self, entity: &str, ids: &[String]) -> Result<Vec<Option<FeatureRow>>>;
@@ -30,15 +36,42 @@ pub trait OnlineStore: Send + Sync {
     }
 }
 
-/// Opens the store a URL names: `embedded://` (in memory, the default). `redis://` is not
-/// available yet.
-pub fn open(url: &str) -> Result<Arc<dyn OnlineStore>> {
+/// A store of materialized rows.
+pub trait OnlineStore: FeatureReader {
+    /// Stores rows, replacing the stored row of the same entity unless that one is newer
+    /// (`as_of_ms`).
+    fn write(&self, rows: Vec<FeatureRow>) -> Result<()>;
+}
+
+/// Where online features live, as `online = "..."` names it.
+#[derive(Clone)]
+pub enum OnlineBackend {
+    /// `embedded://`: reads evaluate the engine state in this process.
+    Live,
+    /// The processor materializes rows into this store.
+    Store(Arc<dyn OnlineStore>),
+}
+
+impl std::fmt::Debug for OnlineBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnlineBackend::Live => "Live",
+            OnlineBackend::Store(_) => "Store",
+        })
+    }
+}
+
+/// Opens the backend a URL names: `embedded://` (read from the engine state, the default)
+/// or `memory://` (rows materialized into an in-memory store). `redis://` is not available
+/// yet.
+pub fn open(url: &str) -> Result<OnlineBackend> {
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     match scheme {
-        "embedded" | "memory" => Ok(Arc::new(EmbeddedStore::new())),
+        "embedded" => Ok(OnlineBackend::Live),
+        "memory" => Ok(OnlineBackend::Store(Arc::new(EmbeddedStore::new()))),
         other => Err(Error::OnlineStore {
             store: url.to_owned(),
-            reason: format!("unsupported scheme {other:?}; use embedded://"),
+            reason: format!("unsupported scheme {other:?}; use embedded:// or memory://"),
         }),
     }
 }

@@ -2,11 +2,9 @@
 //! the stored checkpoint and log (opened read-only, so this also works beside a running
 //! server; it shows what the log holds when the command runs).
 
-use std::sync::Arc;
-
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use tailor_features::{EmbeddedStore, EntityKind, FeatureSet, Processor, ProcessorOptions};
+use tailor_features::{EntityKind, FeatureSet, Processor, ProcessorOptions};
 use tailor_log::EmbeddedLog;
 
 use crate::config::{load, DataArgs};
@@ -56,7 +54,7 @@ pub fn run(cmd: FeaturesCommand, data: &DataArgs) -> Result<()> {
                     group: "live".into(),
                     live: cfg.live.clone(),
                     features: cfg.features.clone(),
-                    store: Arc::new(EmbeddedStore::new()),
+                    online: tailor_features::OnlineBackend::Live,
                     checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
                 },
             )?;

@@ -31,52 +31,64 @@ pub(super) async fn features(b: FeaturesBench) -> Result<()> {
 }
 
 fn engine_alone(b: &FeaturesBench) -> Result<()> {
-    use tailor_features::engine::bench::{partition_of, synthetic_events};
+    use tailor_features::engine::bench::{run, synthetic_events};
     use tailor_features::{FeatureEngine, FeaturesConfig};
     println!(
-        "engine alone: default feature set, {} events over {} items × {} users, 4 partitions, {} runs",
-        b.events, b.items, b.users, b.runs
+        "engine alone: default feature set, {} items × {} users, 4 partitions, batches of 2,000 \
+         per partition as the processor reads them; {} events to warm the state up, then {} \
+         timed; {} runs",
+        b.items, b.users, b.events, b.events, b.runs
     );
-    let events = synthetic_events(b.events, b.items as u32, b.users as u32, 7);
-    let parts: Vec<u32> = events
-        .iter()
-        .map(|e| partition_of(e.actor_key(), 4))
-        .collect();
-    let (mut apply_rates, mut full_rates) = (Vec::new(), Vec::new());
-    for run in 1..=b.runs.max(1) {
+    let all = synthetic_events(2 * b.events, b.items as u32, b.users as u32, 7);
+    let (warm_up, timed) = all.split_at(b.events);
+    let (mut wall_rates, mut cpu_rates, mut materialized) = (Vec::new(), Vec::new(), Vec::new());
+    for run_no in 1..=b.runs.max(1) {
         let mut engine = FeatureEngine::new(&FeaturesConfig::default(), 4)?;
-        let mut offsets = [0u64; 4];
-        let (mut applying, mut materializing) = (Duration::ZERO, Duration::ZERO);
-        let (mut late, mut rows) = (0u64, 0usize);
-        // As the processor does: a batch of events, then the rows of every entity it touched.
-        for (chunk, chunk_parts) in events.chunks(2_000).zip(parts.chunks(2_000)) {
-            let t = Instant::now();
-            for (e, &p) in chunk.iter().zip(chunk_parts) {
-                late += u64::from(engine.apply(p, offsets[p as usize], e).late);
-                offsets[p as usize] += 1;
-            }
-            applying += t.elapsed();
-            let t = Instant::now();
+        // As the embedded processor runs: serving reads the state in place.
+        engine.set_track_touched(false);
+        run(&mut engine, warm_up);
+        let r = run(&mut engine, timed);
+        let cpu_rate = r.cpu_seconds.map(|c| r.events as f64 / c.max(1e-9));
+        // What a materializing store (memory://, later networked ones) adds: the rows of
+        // every entity touched, written after each batch.
+        engine.set_track_touched(true);
+        let t = Instant::now();
+        let mut rows = 0usize;
+        let mut applied = 0usize;
+        for chunk in timed.chunks(2_000).take(50) {
+            run(&mut engine, chunk);
             let touched = engine.take_touched();
             rows += engine.materialize(&touched).len();
-            materializing += t.elapsed();
+            applied += chunk.len();
         }
-        let n = events.len() as f64;
-        let (apply_eps, full_eps) = (
-            n / applying.as_secs_f64(),
-            n / (applying + materializing).as_secs_f64(),
-        );
-        let entities: u64 = engine.stats().iter().map(|s| s.entities).sum();
+        let with_rows = applied as f64 / t.elapsed().as_secs_f64().max(1e-9);
         println!(
-            "run {run}: apply {apply_eps:.0} events/s; with materializing the touched rows ({rows} rows) {full_eps:.0} events/s; one core; {entities} entities, {late} late"
+            "run {run_no}: {:.0} events/s ({}), {} entities, ~{:.0} MiB state, {} late; \
+             materializing every touched row too: {with_rows:.0} events/s ({rows} rows)",
+            r.events_per_sec,
+            cpu_rate.map_or("no CPU clock".to_owned(), |c| format!(
+                "{c:.0} per CPU-second"
+            )),
+            r.entities,
+            r.state_bytes as f64 / (1024.0 * 1024.0),
+            r.late_events,
         );
-        apply_rates.push(apply_eps);
-        full_rates.push(full_eps);
+        wall_rates.push(r.events_per_sec);
+        if let Some(c) = cpu_rate {
+            cpu_rates.push(c);
+        }
+        materialized.push(with_rows);
     }
     println!(
-        "median: {:.0} events/s applied per core, {:.0} events/s including materialization",
-        median(apply_rates),
-        median(full_rates)
+        "median: {:.0} events/s on one core ({} per CPU-second); {:.0} events/s when every \
+         touched row is also materialized",
+        median(wall_rates),
+        if cpu_rates.is_empty() {
+            "n/a".to_owned()
+        } else {
+            format!("{:.0}", median(cpu_rates))
+        },
+        median(materialized)
     );
     Ok(())
 }
