@@ -27,5 +27,5 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use online::{EmbeddedStore, FeatureReader, OnlineBackend, OnlineStore};
-pub use processor::{Processor, ProcessorHandle, ProcessorOptions};
+pub use processor::{rebuild_checkpoint, Processor, ProcessorHandle, ProcessorOptions, Rebuilt};
 pub use state::{ItemIdx, ItemState, LiveState, UserState};

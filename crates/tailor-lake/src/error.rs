@@ -51,6 +51,10 @@ pub enum Error {
     /// A query failed while running.
     #[error("query failed: {0}")]
     Query(String),
+    /// An input file (e.g. training labels) is unusable; the message names the file and
+    /// the column or row.
+    #[error("{0}")]
+    Input(String),
     /// A local file system operation failed.
     #[error("I/O error while {context}: {source}")]
     Io {

@@ -13,6 +13,9 @@
 //!   and `dead_letters` (columns in [`schema`]) and the views `item_daily_stats`,
 //!   `funnel_daily` and `recommendation_ctr` ([`warehouse::views`]); [`format`] prints
 //!   results as a table, CSV or JSON.
+//! - [`replay`] reads the events back in log order for the feature engine, and
+//!   [`training`] turns a label file into point-in-time training data with the stream's
+//!   own feature definitions (`tailor features training-set`).
 //! - [`bench`] measures write throughput and aggregation time (`examples/lake_bench.rs`).
 
 pub mod bench;
@@ -24,10 +27,12 @@ pub mod layout;
 pub mod maintenance;
 pub mod manifest;
 pub mod metrics;
+pub mod replay;
 mod rows;
 pub mod schema;
 pub mod sink;
 pub mod store;
+pub mod training;
 pub mod warehouse;
 
 pub use config::{LakeConfig, LakeLocation};

@@ -46,6 +46,7 @@ mod entity;
 mod filter;
 mod input;
 mod intern;
+pub mod offline;
 mod prefetch;
 mod read;
 mod snapshot;
@@ -160,6 +161,13 @@ impl FeatureEngine {
         let as_of = self.stream_time_ms()?;
         let k = self.set.kind_index(kind)?;
         read::read_row(&self.set, &self.partitions, k, id, as_of)
+    }
+
+    /// The features of one entity as of `as_of_ms` (any time, e.g. for point-in-time
+    /// training data: [`offline`]), merged over all partitions.
+    pub fn read_at(&self, kind: &EntityKind, id: &str, as_of_ms: i64) -> Option<FeatureRow> {
+        let k = self.set.kind_index(kind)?;
+        read::read_row(&self.set, &self.partitions, k, id, as_of_ms)
     }
 
     /// The rows of `ids` of one kind as of the stream time, in the order asked (`None` for

@@ -31,7 +31,7 @@ const STORE_URL: &str = "tailorlake://lake";
 
 /// A SQL engine over one lake.
 pub struct Warehouse {
-    lake: Lake,
+    pub(crate) lake: Lake,
     ctx: SessionContext,
     tables: Vec<Arc<LakeTable>>,
     version: AtomicU64,
@@ -132,7 +132,7 @@ fn is_client(e: &DataFusionError) -> bool {
 }
 
 /// Planning errors: the client's SQL, unless the cause is the lake itself.
-fn sql_error(e: DataFusionError) -> Error {
+pub(crate) fn sql_error(e: DataFusionError) -> Error {
     if is_client(&e) {
         Error::Sql(e.strip_backtrace())
     } else {
@@ -141,7 +141,7 @@ fn sql_error(e: DataFusionError) -> Error {
 }
 
 /// Execution errors; some (a failing cast, division by zero) are still the client's.
-fn query_error(e: DataFusionError) -> Error {
+pub(crate) fn query_error(e: DataFusionError) -> Error {
     if is_client(&e) || matches!(e.find_root(), DataFusionError::ArrowError(..)) {
         Error::Sql(e.strip_backtrace())
     } else {
