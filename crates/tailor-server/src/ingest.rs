@@ -93,6 +93,22 @@ impl Ingest {
         }
     }
 
+    /// A pipeline with a fixed schema registry, for tools that write a data directory's
+    /// log directly (`tailor import`) and so apply the collector's checks without a server.
+    pub fn with_registry(
+        log: Arc<dyn Log>,
+        registry: SchemaRegistry,
+        dedupe: Arc<Dedupe>,
+        ack_timeout: Duration,
+    ) -> Self {
+        Self::new(
+            log,
+            Arc::new(RwLock::new(Arc::new(registry))),
+            dedupe,
+            ack_timeout,
+        )
+    }
+
     pub fn registry(&self) -> Arc<SchemaRegistry> {
         self.registry.read().clone()
     }

@@ -79,6 +79,65 @@ pub fn http_client(connections: usize) -> Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
+/// One `/v1/batch` request that was answered 2xx.
+pub struct Posted {
+    /// The collector's JSON answer (`accepted`, `duplicates`, `rejected`).
+    pub answer: Value,
+    /// 429/503 answers retried before it succeeded.
+    pub retries: u64,
+    /// Latency of the successful attempt, microseconds.
+    pub latency_us: u64,
+}
+
+/// POSTs one batch body to `endpoint`, retrying 429/503 answers after their Retry-After.
+pub async fn post_batch(
+    client: &reqwest::Client,
+    endpoint: &str,
+    write_key: Option<&str>,
+    body: Bytes,
+) -> Result<Posted> {
+    let mut attempts = 0;
+    let mut retries = 0;
+    loop {
+        attempts += 1;
+        let t0 = Instant::now();
+        let mut req = client
+            .post(endpoint)
+            .header("Content-Type", "application/json")
+            .body(body.clone());
+        if let Some(k) = write_key {
+            req = req.basic_auth(k, Some(""));
+        }
+        let resp = req.send().await.context("sending a batch")?;
+        let status = resp.status();
+        if status.as_u16() == 429 || status.as_u16() == 503 {
+            let wait = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            retries += 1;
+            if attempts > 20 {
+                bail!("server kept answering {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(wait.min(5) * 200)).await;
+            continue;
+        }
+        let text = resp.text().await.context("reading the answer")?;
+        if !status.is_success() {
+            bail!("server answered {status}: {text}");
+        }
+        let latency_us = t0.elapsed().as_micros() as u64;
+        let answer: Value = serde_json::from_str(&text).context("answer is not JSON")?;
+        return Ok(Posted {
+            answer,
+            retries,
+            latency_us,
+        });
+    }
+}
+
 /// Sends `bodies` to `{url}/v1/batch` over `connections` concurrent keep-alive connections.
 pub async fn send_batches(
     url: &str,
@@ -106,48 +165,16 @@ pub async fn send_batches(
                     .map_err(|_| anyhow::anyhow!("queue poisoned"))?
                     .pop();
                 let Some((body, n)) = next else { break };
-                let mut attempts = 0;
-                loop {
-                    attempts += 1;
-                    let t0 = Instant::now();
-                    let mut req = client
-                        .post(&endpoint)
-                        .header("Content-Type", "application/json")
-                        .body(body.clone());
-                    if let Some(k) = &key {
-                        req = req.basic_auth(k, Some(""));
-                    }
-                    let resp = req.send().await.context("sending a batch")?;
-                    let status = resp.status();
-                    if status.as_u16() == 429 || status.as_u16() == 503 {
-                        let wait = resp
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .unwrap_or(1);
-                        report.retries += 1;
-                        if attempts > 20 {
-                            bail!("server kept answering {status}");
-                        }
-                        tokio::time::sleep(Duration::from_millis(wait.min(5) * 200)).await;
-                        continue;
-                    }
-                    let text = resp.text().await.context("reading the answer")?;
-                    if !status.is_success() {
-                        bail!("server answered {status}: {text}");
-                    }
-                    let lat = t0.elapsed().as_micros() as u64;
-                    report.latency_us.record(lat.max(1))?;
-                    let v: Value = serde_json::from_str(&text).context("answer is not JSON")?;
-                    report.requests += 1;
-                    report.events += n as u64;
-                    report.accepted += v["accepted"].as_u64().unwrap_or(0);
-                    report.duplicates += v["duplicates"].as_u64().unwrap_or(0);
-                    report.rejected += v["rejected"].as_array().map_or(0, |a| a.len() as u64);
-                    pb.inc(n as u64);
-                    break;
-                }
+                let posted = post_batch(&client, &endpoint, key.as_deref(), body).await?;
+                report.retries += posted.retries;
+                report.latency_us.record(posted.latency_us.max(1))?;
+                let v = posted.answer;
+                report.requests += 1;
+                report.events += n as u64;
+                report.accepted += v["accepted"].as_u64().unwrap_or(0);
+                report.duplicates += v["duplicates"].as_u64().unwrap_or(0);
+                report.rejected += v["rejected"].as_array().map_or(0, |a| a.len() as u64);
+                pb.inc(n as u64);
             }
             anyhow::Ok(report)
         }));

@@ -47,6 +47,8 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Bulk-load a file of events (Segment NDJSON, or CSV with a column mapping or preset).
+    Import(Box<commands::import::ImportArgs>),
     /// Read-only SQL over the Parquet lake (DataFusion).
     Sql(commands::sql::SqlArgs),
     /// Benchmarks: `ingest`, `recommend` and `features`.
@@ -123,6 +125,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench { which } => commands::bench::run(which).await,
         Command::Log { which, data } => commands::log::run(which, &data),
         Command::Features { which, data } => commands::features::run(which, &data),
+        Command::Import(args) => commands::import::run(*args).await,
         Command::Sql(args) => commands::sql::run(args).await,
         Command::Schema { which, data } => commands::schema::run(which, &data).await,
         Command::Eval(args) => commands::eval::run(args),

@@ -12,16 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod common;
+use common::{free_port, wait_ready};
+
 const ROUNDS: usize = 3;
 const SENDERS: usize = 6;
 const BATCH: usize = 50;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn spawn_server(dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_tailor"))
@@ -35,19 +31,6 @@ fn spawn_server(dir: &Path, port: u16) -> Child {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn tailor serve")
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/ready")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "server not ready within 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn batch(ids: &[String]) -> Value {

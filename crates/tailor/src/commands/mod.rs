@@ -5,6 +5,7 @@ pub mod demo;
 pub mod eval;
 pub mod features;
 pub mod generate;
+pub mod import;
 pub mod log;
 pub mod models;
 pub mod schema;

@@ -1,0 +1,25 @@
+//! Helpers shared by the CLI scenario tests that run `tailor serve`.
+
+use std::time::{Duration, Instant};
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls `{url}/ready` until the server answers 2xx (30 s deadline).
+pub async fn wait_ready(http: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{url}/ready")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "server not ready within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
