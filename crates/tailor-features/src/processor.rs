@@ -210,7 +210,8 @@ impl Processor {
         let mut late = 0u64;
         let mut outcomes = Vec::with_capacity(APPLY_SLICE);
         let mut run: Vec<(u64, &FeatureEvent)> = Vec::with_capacity(APPLY_SLICE);
-        for slice in decoded.chunks(APPLY_SLICE) {
+        let slices = decoded.len().div_ceil(APPLY_SLICE);
+        for (i, slice) in decoded.chunks(APPLY_SLICE).enumerate() {
             let mut state = self.state.write();
             let mut engine = self.engine.write();
             // Runs of decodable events go to the engine as batches (it prefetches their
@@ -235,6 +236,12 @@ impl Processor {
             }
             engine.apply_batch(partition, &run, &mut outcomes);
             late += outcomes.iter().filter(|o| o.late).count() as u64;
+            if i + 1 == slices {
+                // Before the batch's last events become visible, so a reader that sees
+                // them also sees the trending they changed.
+                state.refresh_trending(&self.cfg);
+                metrics::gauge!(m::WATERMARK).set(state.watermark_ms as f64 / 1e3);
+            }
             if let Some(store) = &self.store {
                 let touched = engine.take_touched();
                 let rows = engine.materialize(&touched);
@@ -245,11 +252,6 @@ impl Processor {
                     tracing::error!(error = %e, "could not write feature rows to the online store");
                 }
             }
-        }
-        {
-            let mut state = self.state.write();
-            state.refresh_trending(&self.cfg);
-            metrics::gauge!(m::WATERMARK).set(state.watermark_ms as f64 / 1e3);
         }
         let now = chrono_now_ms();
         metrics::counter!(m::EVENTS).increment(decoded.len() as u64);
@@ -267,6 +269,7 @@ impl Processor {
         }
     }
 
+    /// Per-partition lag and watermark lag: cheap, after every step.
     fn update_lag(&self) {
         let offsets = self.state.read().offsets.clone();
         for (p, off) in offsets.iter().enumerate() {
@@ -277,57 +280,84 @@ impl Processor {
         }
         let now = chrono_now_ms();
         let engine = self.engine.read();
+        for part in engine.partitions() {
+            if let Some(w) = part.watermark_ms() {
+                metrics::gauge!(m::FEATURE_WATERMARK_LAG, "partition" => part.partition().to_string())
+                    .set((now - w).max(0) as f64 / 1e3);
+            }
+        }
+    }
+
+    /// State size (walks the whole state): at checkpoint time only.
+    fn update_state_size(&self) {
+        let engine = self.engine.read();
         let (mut keys, mut bytes) = (0u64, 0u64);
         for st in engine.stats() {
             keys += st.entities;
             bytes += st.approx_bytes;
-            if let Some(w) = st.watermark_ms {
-                metrics::gauge!(m::FEATURE_WATERMARK_LAG, "partition" => st.partition.to_string())
-                    .set((now - w).max(0) as f64 / 1e3);
-            }
         }
         metrics::gauge!(m::FEATURE_STATE_KEYS).set(keys as f64);
         metrics::gauge!(m::FEATURE_STATE_BYTES).set(bytes as f64);
     }
 
-    /// Writes the checkpoint, then commits the same offsets to the consumer group.
-    async fn checkpoint(&self) -> Result<()> {
+    /// A consistent snapshot of both states: taken under both locks (feature partitions
+    /// encoded, live state cloned), so the two cover exactly the same offsets. Serializing
+    /// and writing happen after the locks are released ([`Processor::write_snapshot`]).
+    fn snapshot(&self) -> Snapshot {
+        let s = self.state.read();
+        let engine = self.engine.read();
+        let features = (0..engine.partitions().len() as u32)
+            .filter_map(|p| engine.encode_partition(p))
+            .collect();
+        Snapshot {
+            live: s.clone(),
+            features,
+        }
+    }
+
+    /// Serializes and durably writes a snapshot (on a blocking thread, while the processor
+    /// goes on applying), then commits its offsets to the consumer group.
+    fn write_snapshot(
+        &self,
+        snapshot: Snapshot,
+    ) -> impl std::future::Future<Output = Result<()>> + 'static {
         let started = Instant::now();
-        let (bytes, offsets) = {
-            // Both locks at once: the two states cover exactly the same offsets.
-            let s = self.state.read();
-            let engine = self.engine.read();
-            let features = (0..engine.partitions().len() as u32)
-                .filter_map(|p| engine.encode_partition(p))
-                .collect();
-            let snapshot = Snapshot {
-                live: s.clone(),
-                features,
-            };
-            (encode_checkpoint(&snapshot), s.offsets.clone())
-        };
         let path = self.checkpoint_path.clone();
-        let size = bytes.len();
-        tokio::task::spawn_blocking(move || write_checkpoint(&path, &bytes))
-            .await
-            .unwrap_or_else(|e| {
+        let (log, group, topic) = (self.log.clone(), self.group.clone(), self.topic.clone());
+        let offsets = snapshot.live.offsets.clone();
+        let write = tokio::task::spawn_blocking(move || {
+            let bytes = encode_checkpoint(&snapshot);
+            write_checkpoint(&path, &bytes).map(|()| bytes.len())
+        });
+        let display = self.checkpoint_path.display().to_string();
+        async move {
+            let size = write.await.unwrap_or_else(|e| {
                 Err(crate::Error::Io {
-                    path: self.checkpoint_path.display().to_string(),
+                    path: display,
                     source: std::io::Error::other(e),
                 })
             })?;
-        for (p, off) in offsets.iter().enumerate() {
-            self.log.commit(&self.group, &self.topic, p as u32, *off)?;
+            for (p, off) in offsets.iter().enumerate() {
+                log.commit(&group, &topic, p as u32, *off)?;
+            }
+            metrics::histogram!(m::CHECKPOINT_SECONDS).record(started.elapsed().as_secs_f64());
+            metrics::gauge!(m::CHECKPOINT_BYTES).set(size as f64);
+            Ok(())
         }
-        metrics::histogram!(m::CHECKPOINT_SECONDS).record(started.elapsed().as_secs_f64());
-        metrics::gauge!(m::CHECKPOINT_BYTES).set(size as f64);
-        Ok(())
+    }
+
+    /// Writes the checkpoint, then commits the same offsets to the consumer group.
+    async fn checkpoint(&self) -> Result<()> {
+        let snapshot = self.snapshot();
+        self.update_state_size();
+        self.write_snapshot(snapshot).await
     }
 
     async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
         let interval = Duration::from_secs(self.cfg.checkpoint_interval_secs);
         let mut last_checkpoint = Instant::now();
         let mut dirty = false;
+        let mut pending: Option<tokio::task::JoinHandle<Result<()>>> = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -342,11 +372,25 @@ impl Processor {
             };
             dirty |= applied > 0;
             self.update_lag();
-            if dirty && last_checkpoint.elapsed() >= interval {
-                match self.checkpoint().await {
-                    Ok(()) => dirty = false,
-                    Err(e) => tracing::error!(error = %e, "checkpoint failed; will retry"),
+            // One checkpoint write in flight at a time; applying goes on meanwhile.
+            if pending.as_ref().is_some_and(|h| h.is_finished()) {
+                if let Some(h) = pending.take() {
+                    let failed = match h.await {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(error) = failed {
+                        tracing::error!(%error, "checkpoint failed; will retry");
+                        dirty = true;
+                    }
                 }
+            }
+            if pending.is_none() && dirty && last_checkpoint.elapsed() >= interval {
+                let snapshot = self.snapshot();
+                self.update_state_size();
+                pending = Some(tokio::spawn(self.write_snapshot(snapshot)));
+                dirty = false;
                 last_checkpoint = Instant::now();
             }
             if applied == 0 {
@@ -378,6 +422,11 @@ impl Processor {
             }
         }
         // Drain what is durable, then checkpoint and commit.
+        if let Some(h) = pending.take() {
+            if let Ok(Err(e)) = h.await {
+                tracing::error!(error = %e, "checkpoint failed; writing a final one");
+            }
+        }
         if let Err(e) = self.catch_up() {
             tracing::error!(error = %e, "could not drain the log before stopping");
         }
