@@ -16,7 +16,8 @@
 //! - [`replay`] reads the events back in log order for the feature engine, and
 //!   [`training`] turns a label file into point-in-time training data with the stream's
 //!   own feature definitions (`tailor features training-set`).
-//! - [`bench`] measures write throughput and aggregation time (`examples/lake_bench.rs`).
+//! - [`bench`] measures write throughput and aggregation time (`tailor bench lake`,
+//!   `examples/lake_bench.rs`).
 
 pub mod bench;
 pub mod config;

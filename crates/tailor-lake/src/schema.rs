@@ -105,14 +105,19 @@ pub fn partition_fields(table: Table) -> Vec<FieldRef> {
     v
 }
 
-/// Columns whose values are mostly unique: dictionary encoding only costs there.
-pub(crate) const PLAIN_COLUMNS: [&str; 6] = [
+/// Columns whose values are mostly unique: dictionary encoding only costs there (every
+/// value is hashed into a dictionary that overflows and falls back to plain anyway).
+pub(crate) const PLAIN_COLUMNS: [&str; 10] = [
     "message_id",
     "properties",
     "context",
     "raw",
     "log_offset",
     "anonymous_id",
+    "event_time",
+    "received_at",
+    "order_id",
+    "rec_id",
 ];
 
 /// Columns of JSON (or raw) text.

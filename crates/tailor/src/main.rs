@@ -51,7 +51,7 @@ enum Command {
     Import(Box<commands::import::ImportArgs>),
     /// Read-only SQL over the Parquet lake (DataFusion).
     Sql(commands::sql::SqlArgs),
-    /// Benchmarks: `ingest`, `recommend` and `features`.
+    /// Benchmarks: `ingest`, `recommend`, `features` and `lake`.
     Bench {
         #[command(subcommand)]
         which: commands::bench::BenchCommand,

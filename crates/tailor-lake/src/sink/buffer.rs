@@ -34,11 +34,11 @@ pub(crate) struct Prepared {
     pub skipped: BTreeMap<String, u64>,
 }
 
-fn count(counts: &mut BTreeMap<String, u64>, topic: &str) {
+fn add_count(counts: &mut BTreeMap<String, u64>, topic: &str, n: u64) {
     match counts.get_mut(topic) {
-        Some(n) => *n += 1,
+        Some(c) => *c += n,
         None => {
-            counts.insert(topic.to_owned(), 1);
+            counts.insert(topic.to_owned(), n);
         }
     }
 }
@@ -122,10 +122,27 @@ impl Buffer {
             .or_insert(start);
     }
 
-    /// Adds one record of `events` or `events.dead-letter`.
-    pub fn add(&mut self, r: &StoredRecord) {
+    /// Adds records read from one topic partition, in offset order, until the buffer holds
+    /// `roll` bytes; returns how many it took. Counts and the position move once per call.
+    pub fn add_all(&mut self, records: &[StoredRecord], roll: usize) -> usize {
+        let mut taken = 0;
+        for r in records {
+            if self.bytes >= roll {
+                break;
+            }
+            self.add_one(r);
+            taken += 1;
+        }
+        if let Some(last) = records[..taken].last() {
+            add_count(&mut self.records, &last.topic, taken as u64);
+            self.set_position(&last.topic, last.partition, last.offset + 1);
+        }
+        taken
+    }
+
+    /// Decodes one record of `events` or `events.dead-letter` into rows.
+    fn add_one(&mut self, r: &StoredRecord) {
         self.bytes += r.value.len() + 64;
-        count(&mut self.records, &r.topic);
         if &*r.topic == EVENTS_TOPIC {
             match decode_event(&r.value) {
                 Ok(d) => match HivePartition::of(Table::Events, d.event.event_time_ms) {
@@ -145,7 +162,7 @@ impl Buffer {
                     }
                 },
                 Err(e) => {
-                    count(&mut self.undecodable, &r.topic);
+                    add_count(&mut self.undecodable, &r.topic, 1);
                     self.add_dead(&DeadLetter::undecodable(r, "event", &e), r);
                 }
             }
@@ -153,7 +170,6 @@ impl Buffer {
             debug_assert_eq!(&*r.topic, DEAD_LETTER_TOPIC);
             self.add_dead(&DeadLetter::from_record(r), r);
         }
-        self.set_position(&r.topic, r.partition, r.offset + 1);
     }
 
     fn add_dead(&mut self, d: &DeadLetter<'_>, r: &StoredRecord) {

@@ -9,26 +9,27 @@
 //! `docs/adr/0005-lake-layout-and-commits.md`.
 
 pub(crate) mod buffer;
+mod fill;
+mod flush;
+mod stats;
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use object_store::path::Path;
 use tailor_log::Log;
 
-use self::buffer::{Buffer, Part, Prepared};
+use self::buffer::{Buffer, Prepared};
+use self::fill::wait_any;
+pub use self::stats::SinkStats;
 use crate::config::LakeConfig;
-use crate::layout::{flush_file, CONSUMER_GROUP, DEAD_LETTER_TOPIC, EVENTS_TOPIC};
-use crate::manifest::{self, DataFile, Manifest};
+use crate::layout::CONSUMER_GROUP;
+use crate::manifest::{self, Manifest};
 use crate::metrics as m;
 use crate::store::Lake;
-use crate::{Error, Result, Table};
+use crate::{Result, Table};
 
-/// Records per log read.
-const READ_BATCH: usize = 2_000;
 /// Longest wait for new records before checking roll and shutdown again.
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// Retention runs at most this often in [`LakeSink::run`].
@@ -44,40 +45,6 @@ pub fn system_clock() -> Clock {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
     })
-}
-
-/// What a sink run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SinkStats {
-    /// Log records consumed and committed.
-    pub records: u64,
-    /// Rows committed to `events`.
-    pub event_rows: u64,
-    /// Rows committed to `dead_letters`.
-    pub dead_letter_rows: u64,
-    /// Records that could not be decoded (kept in `dead_letters`).
-    pub undecodable: u64,
-    /// Records the log deleted before the sink read them.
-    pub skipped: u64,
-    /// Data files committed.
-    pub files: u64,
-    /// Bytes of data files committed.
-    pub bytes: u64,
-    /// Manifest versions committed.
-    pub commits: u64,
-}
-
-impl SinkStats {
-    fn add(&mut self, o: &SinkStats) {
-        self.records += o.records;
-        self.event_rows += o.event_rows;
-        self.dead_letter_rows += o.dead_letter_rows;
-        self.undecodable += o.undecodable;
-        self.skipped += o.skipped;
-        self.files += o.files;
-        self.bytes += o.bytes;
-        self.commits += o.commits;
-    }
 }
 
 pub(crate) struct State {
@@ -250,186 +217,6 @@ impl LakeSink {
         }
     }
 
-    /// Reads available records into `buf` until the log is drained (`false`) or the buffer
-    /// reaches `roll_bytes` (`true`).
-    async fn fill(&self, log: &dyn Log, buf: &mut Buffer) -> Result<bool> {
-        let roll = self.config.roll_bytes as usize;
-        for topic in [EVENTS_TOPIC, DEAD_LETTER_TOPIC] {
-            let partitions = match log.partitions(topic) {
-                Ok(n) => n,
-                Err(tailor_log::Error::UnknownTopic(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            for p in 0..partitions {
-                if buf.position(topic, p).is_none() {
-                    buf.init_position(topic, p, log.start_offset(topic, p)?);
-                }
-                loop {
-                    if buf.bytes >= roll {
-                        return Ok(true);
-                    }
-                    let from = buf.position(topic, p).unwrap_or(0);
-                    let records = match log.read(topic, p, from, READ_BATCH) {
-                        Ok(r) => r,
-                        Err(tailor_log::Error::OffsetOutOfRange { start, end, .. }) => {
-                            if from > end {
-                                return Err(Error::AheadOfLog {
-                                    topic: topic.to_owned(),
-                                    partition: p,
-                                    committed: from,
-                                    end,
-                                });
-                            }
-                            tracing::warn!(
-                                topic,
-                                partition = p,
-                                from,
-                                start,
-                                "log records were deleted before the lake sink read them; skipping"
-                            );
-                            buf.skip_to(topic, p, start);
-                            continue;
-                        }
-                        Err(e) => return Err(e.into()),
-                    };
-                    if records.is_empty() {
-                        break;
-                    }
-                    for r in &records {
-                        if buf.bytes >= roll {
-                            // The rest is read again after the flush.
-                            return Ok(true);
-                        }
-                        buf.add(r);
-                    }
-                    // Let other tasks run between batches of CPU-bound decoding.
-                    tokio::task::yield_now().await;
-                }
-            }
-        }
-        Ok(false)
-    }
-
-    /// Writes and commits `prepared`; on failure nothing is committed and it may be retried.
-    pub(crate) async fn flush(&self, prepared: &Prepared) -> Result<SinkStats> {
-        let started = std::time::Instant::now();
-        let mut st = self.state.lock().await;
-        let version = st.next_version;
-        // Encode in parallel (one blocking task per file), then upload a few at a time.
-        let encoded =
-            futures::future::try_join_all(prepared.parts.iter().enumerate().map(|(seq, part)| {
-                let part = part.clone();
-                async move {
-                    let p = part.clone();
-                    let bytes =
-                        tokio::task::spawn_blocking(move || crate::encode::encode(&p.batch))
-                            .await
-                            .map_err(|e| {
-                                Error::io("encoding a lake file", std::io::Error::other(e))
-                            })??;
-                    Ok::<_, Error>((
-                        flush_file(part.table, part.partition, version, seq),
-                        part,
-                        bytes,
-                    ))
-                }
-            }))
-            .await?;
-        let files: Vec<DataFile> = futures::stream::iter(encoded)
-            .map(|(path, part, bytes)| async move {
-                let size = bytes.len() as u64;
-                self.lake.put(&path, bytes).await?;
-                Ok::<_, Error>(data_file(&path, &part, size))
-            })
-            .buffered(4)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_>>()?;
-
-        let mut next = st.manifest.clone();
-        next.committed_at_ms = (self.clock)();
-        next.offsets.clone_from(&prepared.positions);
-        if let Some(t) = prepared.newest_event_ms {
-            next.newest_event_time_ms = Some(next.newest_event_time_ms.map_or(t, |n| n.max(t)));
-        }
-        next.files.extend(files.iter().cloned());
-        manifest::commit(&self.lake, &mut next, version).await?;
-        st.manifest = next;
-        st.next_version = version + 1;
-        drop(st);
-
-        let mut stats = SinkStats {
-            commits: 1,
-            ..SinkStats::default()
-        };
-        for f in &files {
-            let t = f.table.name();
-            metrics::counter!(m::ROWS_WRITTEN_TOTAL, "table" => t).increment(f.rows);
-            metrics::counter!(m::FILES_WRITTEN_TOTAL, "table" => t).increment(1);
-            metrics::counter!(m::BYTES_WRITTEN_TOTAL, "table" => t).increment(f.bytes);
-            match f.table {
-                Table::Events => stats.event_rows += f.rows,
-                Table::DeadLetters => stats.dead_letter_rows += f.rows,
-            }
-            stats.files += 1;
-            stats.bytes += f.bytes;
-        }
-        for (topic, n) in &prepared.records {
-            metrics::counter!(m::RECORDS_CONSUMED_TOTAL, "topic" => topic.clone()).increment(*n);
-            stats.records += n;
-        }
-        for (topic, n) in &prepared.undecodable {
-            metrics::counter!(m::UNDECODABLE_RECORDS_TOTAL, "topic" => topic.clone()).increment(*n);
-            stats.undecodable += n;
-        }
-        for (topic, n) in &prepared.skipped {
-            metrics::counter!(m::SKIPPED_RECORDS_TOTAL, "topic" => topic.clone()).increment(*n);
-            stats.skipped += n;
-        }
-        for (topic, parts) in &prepared.positions {
-            for (p, off) in parts {
-                metrics::gauge!(m::COMMITTED_OFFSET, "topic" => topic.clone(), "partition" => p.to_string())
-                    .set(*off as f64);
-            }
-        }
-        metrics::counter!(m::COMMITS_TOTAL).increment(1);
-        metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
-        self.report_lag().await;
-        tracing::debug!(
-            version,
-            files = stats.files,
-            records = stats.records,
-            "lake commit"
-        );
-        Ok(stats)
-    }
-
-    /// [`Self::flush`], retried with backoff until it succeeds; `None` if `shutdown` came
-    /// first. A conflict with another writer is not retried.
-    async fn flush_retrying(
-        &self,
-        prepared: &Prepared,
-        mut shutdown: std::pin::Pin<&mut (impl Future<Output = ()> + Send)>,
-    ) -> Result<Option<SinkStats>> {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match self.flush(prepared).await {
-                Ok(s) => return Ok(Some(s)),
-                Err(e @ (Error::Conflict { .. } | Error::Config(_))) => return Err(e),
-                Err(e) => {
-                    metrics::counter!(m::FLUSH_ERRORS_TOTAL).increment(1);
-                    tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "lake flush failed; retrying");
-                    tokio::select! {
-                        () = shutdown.as_mut() => return Ok(None),
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
-    }
-
     /// Compaction and retention after a flush; failures are logged, not fatal.
     async fn maintain(&self, last_retention: &mut Option<tokio::time::Instant>) {
         if self.config.compact_min_files > 0 {
@@ -473,38 +260,5 @@ impl LakeSink {
     /// Committed offsets (next to consume) per topic and partition.
     pub async fn committed_offsets(&self) -> BTreeMap<String, BTreeMap<u32, u64>> {
         self.state.lock().await.manifest.offsets.clone()
-    }
-}
-
-fn data_file(path: &Path, part: &Part, bytes: u64) -> DataFile {
-    DataFile {
-        table: part.table,
-        path: path.to_string(),
-        dt: part.partition.date(),
-        hour: part.partition.hour,
-        rows: part.batch.num_rows() as u64,
-        bytes,
-        min_time_ms: part.min_time_ms,
-        max_time_ms: part.max_time_ms,
-    }
-}
-
-/// Resolves when any known partition has records past the buffer's position, or after
-/// `timeout`.
-async fn wait_any(log: &dyn Log, buf: &Buffer, timeout: Duration) {
-    let waits: Vec<_> = buf
-        .positions
-        .iter()
-        .filter(|(topic, _)| log.partitions(topic).is_ok())
-        .flat_map(|(topic, parts)| {
-            parts
-                .iter()
-                .map(move |(p, off)| log.wait_for(topic, *p, *off, timeout))
-        })
-        .collect();
-    if waits.is_empty() {
-        tokio::time::sleep(timeout).await;
-    } else {
-        futures::future::select_all(waits).await;
     }
 }

@@ -1,7 +1,9 @@
-//! `tailor bench ingest|recommend|features`: throughput and latency against a fresh server.
+//! `tailor bench ingest|recommend|features|lake`: throughput and latency against a fresh
+//! server, and the lake's write and query speed.
 
 mod features;
 mod ingest;
+mod lake;
 mod recommend;
 
 use anyhow::{Context, Result};
@@ -58,6 +60,23 @@ pub enum BenchCommand {
         requests: usize,
         #[arg(long, default_value_t = 16)]
         connections: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// The lake sink writing an embedded log to zstd Parquet (events/s per wall-second and
+    /// per CPU-second of its threads), then `SELECT * FROM item_daily_stats` over generated
+    /// rows.
+    Lake {
+        /// Events in the log, written to a fresh lake each run.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Partitions of the log's `events` topic.
+        #[arg(long, default_value_t = 4)]
+        partitions: u32,
+        /// Rows generated (directly as Parquet) for the aggregation; 0 skips it.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Runs of the write and of the query; the median is reported.
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
@@ -151,6 +170,20 @@ pub async fn run(which: BenchCommand) -> Result<()> {
                 items,
                 rate,
                 seconds,
+                runs,
+            })
+            .await
+        }
+        BenchCommand::Lake {
+            events,
+            partitions,
+            rows,
+            runs,
+        } => {
+            lake::lake(lake::LakeBench {
+                events,
+                partitions,
+                rows,
                 runs,
             })
             .await
