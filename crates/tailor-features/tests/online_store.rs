@@ -48,10 +48,9 @@ fn scenario(store: &dyn OnlineStore) {
     assert_eq!(store.read("category", "P1").expect("read"), None);
 }
 
-/// Rows the engine materializes go through the store unchanged.
-fn engine_rows_round_trip(store: &dyn OnlineStore) {
-    let mut engine = FeatureEngine::new(&FeaturesConfig::default(), 2).expect("engine");
-    let event = FeatureEvent {
+/// u1 views P9 (shoes) at t = 1 s.
+fn u1_views_p9() -> FeatureEvent {
+    FeatureEvent {
         event: Some("Product Viewed".into()),
         user_id: Some("u1".into()),
         event_time_ms: 1_000,
@@ -67,7 +66,13 @@ fn engine_rows_round_trip(store: &dyn OnlineStore) {
             rec_id: None,
         }],
         ..FeatureEvent::default()
-    };
+    }
+}
+
+/// Rows the engine materializes go through the store unchanged.
+fn engine_rows_round_trip(store: &dyn OnlineStore) {
+    let mut engine = FeatureEngine::new(&FeaturesConfig::default(), 2).expect("engine");
+    let event = u1_views_p9();
     engine.apply(1, 0, &event);
     let touched = engine.take_touched();
     let rows = engine.materialize(&touched);
@@ -106,23 +111,7 @@ fn live_reader_reads_the_engine_state() {
     ));
     let reader = LiveReader::new(engine.clone());
     assert_eq!(reader.read("user", "u1").expect("read"), None);
-    let mut event = FeatureEvent {
-        event: Some("Product Viewed".into()),
-        user_id: Some("u1".into()),
-        event_time_ms: 1_000,
-        received_at_ms: 1_000,
-        interactions: vec![tailor_event::Interaction {
-            kind: tailor_event::InteractionKind::View,
-            item_id: "P9".into(),
-            category: Some("shoes".into()),
-            price: Some(3.5),
-            quantity: None,
-            currency: None,
-            order_id: None,
-            rec_id: None,
-        }],
-        ..FeatureEvent::default()
-    };
+    let mut event = u1_views_p9();
     engine.write().apply(1, 0, &event);
     let row = reader
         .read("user", "u1")

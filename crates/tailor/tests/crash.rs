@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
-use common::{free_port, wait_ready};
+use common::{free_port, stop_gracefully, wait_ready};
 
 const ROUNDS: usize = 3;
 const SENDERS: usize = 6;
@@ -120,7 +120,7 @@ async fn sigkill_loses_no_acknowledged_event_and_counts_nothing_twice() {
         }
     }
     // Final start: retry the rest, wait until processed.
-    let mut child = spawn_server(dir.path(), port);
+    let child = spawn_server(dir.path(), port);
     wait_ready(&http, &url).await;
     let retry: Vec<Vec<String>> = std::mem::take(&mut book.lock().expect("book").unanswered);
     for ids in retry {
@@ -193,14 +193,7 @@ async fn sigkill_loses_no_acknowledged_event_and_counts_nothing_twice() {
     );
 
     // Graceful stop with SIGTERM drains and exits 0.
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    let exit = child.wait().expect("wait");
-    assert!(exit.success(), "SIGTERM exit: {exit:?}");
+    stop_gracefully(child);
 
     // The lake, after the kills and the clean stop: one row per acknowledged event.
     let sql = Command::new(env!("CARGO_BIN_EXE_tailor"))

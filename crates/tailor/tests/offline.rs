@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::{json, Value};
 
 mod common;
-use common::{free_port, wait_ready};
+use common::{free_port, stop_gracefully, wait_ready};
 
 fn tailor(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_tailor"))
@@ -59,7 +59,7 @@ async fn training_set_and_backfill_from_a_served_lake() {
 
     // Serve once: the processor and the lake sink consume the log; SIGTERM commits the lake.
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tailor"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tailor"))
         .args(["serve", "--data-dir"])
         .arg(&data)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -89,13 +89,7 @@ async fn training_set_and_backfill_from_a_served_lake() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    assert!(child.wait().expect("wait").success());
+    stop_gracefully(child);
 
     // Training data at 10:02 sees P-past and P-late, never P-future.
     let labels = dir.path().join("labels.csv");

@@ -40,6 +40,11 @@ impl Rng {
             self.next_u64() % n
         }
     }
+
+    /// Skewed towards small values (popular items): roughly a power law in [0, n).
+    pub fn skewed(&mut self, n: u64) -> u64 {
+        ((n as f64).powf(self.unit()) - 1.0) as u64 % n.max(1)
+    }
 }
 
 /// Start of synthetic event time (2024-01-01T00:00:00Z).

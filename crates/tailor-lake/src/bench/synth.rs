@@ -12,34 +12,8 @@ use crate::Result;
 /// 2026-01-01T00:00:00Z.
 pub const BASE_MS: i64 = 1_767_225_600_000;
 
-/// A small deterministic generator (splitmix64).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// Skewed towards small values (popular items): roughly a power law in `0..n`.
-    pub fn skewed(&mut self, n: u64) -> u64 {
-        let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        ((n as f64).powf(u) - 1.0) as u64 % n.max(1)
-    }
-}
+/// The deterministic generator the feature benchmarks use too (splitmix64).
+pub use tailor_features::engine::bench::Rng;
 
 /// The `i`-th synthetic event: a storefront mix of product views, clicks, add-to-carts,
 /// orders (3 products), recommendation impressions (4 products) and other events, with a

@@ -1,4 +1,6 @@
 //! Helpers shared by the CLI scenario tests that run `tailor serve`.
+// Each test binary uses a subset of these helpers.
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -22,4 +24,16 @@ pub async fn wait_ready(http: &reqwest::Client, url: &str) {
         assert!(Instant::now() < deadline, "server not ready within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Stops a child `tailor serve` with SIGTERM and asserts it drained and exited 0.
+pub fn stop_gracefully(mut child: std::process::Child) {
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "SIGTERM exit: {exit:?}");
 }
