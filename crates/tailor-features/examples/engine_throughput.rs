@@ -51,8 +51,10 @@ fn main() {
             w.entities,
             w.state_bytes as f64 / (1024.0 * 1024.0)
         );
-        engine.take_touched();
     }
+    // As the embedded processor runs: serving reads the state in place, nothing is
+    // materialized per batch (ADR 0008).
+    engine.set_track_touched(false);
     let r = run(&mut engine, events);
     let cpu = r.cpu_seconds;
     println!(
@@ -71,9 +73,9 @@ fn main() {
         r.entities,
         r.state_bytes as f64 / (1024.0 * 1024.0)
     );
-    let touched = engine.take_touched();
+    let all = engine.entities();
     let started = Instant::now();
-    let rows = engine.materialize(&touched);
+    let rows = engine.materialize(&all);
     let secs = started.elapsed().as_secs_f64();
     println!(
         "materialized {} rows in {:.2}s: {:.0} rows/s",
