@@ -7,6 +7,9 @@
 //! rebuilds everything from offset 0, which the log still holds. Written to a temporary file, fsynced, renamed
 //! over the previous checkpoint and the directory fsynced: a crash leaves either the old or
 //! the new checkpoint, never a mix.
+//!
+//! [`rebuild_checkpoint`] writes one from a recorded history instead of the live processor
+//! (`tailor features backfill`, from the lake).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -117,6 +120,67 @@ pub fn load_checkpoint(path: &Path) -> Result<Option<Snapshot>> {
             path: path.display().to_string(),
             reason,
         })
+}
+
+/// What [`rebuild_checkpoint`] applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub events: u64,
+    pub late_events: u64,
+    pub entities: u64,
+    /// Next offset per partition the checkpoint resumes from.
+    pub offsets: Vec<u64>,
+}
+
+/// Rebuilds both states from a recorded history (e.g. the lake, `tailor features
+/// backfill`) and writes them as the checkpoint at `checkpoint_path`, so the next start
+/// resumes from `next_offsets` (per partition: every record below it is in `events` or was
+/// not an event). `events` must be in (partition, offset) order; it is applied exactly as
+/// the live processor would have read it. The server must not be running.
+pub fn rebuild_checkpoint(
+    events: &[crate::engine::offline::LoggedEvent],
+    next_offsets: &[u64],
+    live: &crate::config::LiveConfig,
+    features: &crate::engine::FeaturesConfig,
+    checkpoint_path: &std::path::Path,
+) -> Result<Rebuilt> {
+    let partitions = next_offsets.len().max(
+        events
+            .iter()
+            .map(|e| e.partition as usize + 1)
+            .max()
+            .unwrap_or(0),
+    );
+    let mut state = LiveState::default();
+    state.offsets.resize(partitions, 0);
+    let mut engine = crate::engine::FeatureEngine::new(features, partitions as u32)?;
+    let mut late = 0u64;
+    for e in events {
+        state.apply(live, e.partition, e.offset, &e.event);
+        late += u64::from(engine.apply(e.partition, e.offset, &e.event).late);
+    }
+    for (p, &next) in next_offsets.iter().enumerate() {
+        let p32 = p as u32;
+        if next > engine.partition_mut(p32).next_offset() {
+            engine.skip(p32, next - 1);
+        }
+        state.offsets[p] = state.offsets[p].max(next);
+    }
+    state.refresh_trending(live);
+    let offsets = state.offsets.clone();
+    let snapshot = Snapshot {
+        features: (0..partitions as u32)
+            .filter_map(|p| engine.encode_partition(p))
+            .collect(),
+        live: state,
+    };
+    write_checkpoint(checkpoint_path, &encode_checkpoint(&snapshot))?;
+    Ok(Rebuilt {
+        events: events.len() as u64,
+        late_events: late,
+        entities: engine.stats().iter().map(|s| s.entities).sum(),
+        offsets,
+    })
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ mod processor;
 mod state;
 
 pub use checkpoint::{
-    decode_checkpoint, encode_checkpoint, load_checkpoint, write_checkpoint, Snapshot,
+    decode_checkpoint, encode_checkpoint, load_checkpoint, rebuild_checkpoint, write_checkpoint,
+    Rebuilt, Snapshot,
 };
 pub use config::LiveConfig;
 pub use decay::Decayed;
@@ -27,5 +28,5 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use online::{EmbeddedStore, FeatureReader, OnlineBackend, OnlineStore};
-pub use processor::{rebuild_checkpoint, Processor, ProcessorHandle, ProcessorOptions, Rebuilt};
+pub use processor::{Processor, ProcessorHandle, ProcessorOptions};
 pub use state::{ItemIdx, ItemState, LiveState, UserState};

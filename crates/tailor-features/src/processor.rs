@@ -439,67 +439,6 @@ impl Processor {
     }
 }
 
-/// What [`rebuild_checkpoint`] applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rebuilt {
-    pub events: u64,
-    pub late_events: u64,
-    pub entities: u64,
-    /// Next offset per partition the checkpoint resumes from.
-    pub offsets: Vec<u64>,
-}
-
-/// Rebuilds both states from a recorded history (e.g. the lake, `tailor features
-/// backfill`) and writes them as the checkpoint at `checkpoint_path`, so the next start
-/// resumes from `next_offsets` (per partition: every record below it is in `events` or was
-/// not an event). `events` must be in (partition, offset) order; it is applied exactly as
-/// the live processor would have read it. The server must not be running.
-pub fn rebuild_checkpoint(
-    events: &[crate::engine::offline::LoggedEvent],
-    next_offsets: &[u64],
-    live: &LiveConfig,
-    features: &FeaturesConfig,
-    checkpoint_path: &std::path::Path,
-) -> Result<Rebuilt> {
-    let partitions = next_offsets.len().max(
-        events
-            .iter()
-            .map(|e| e.partition as usize + 1)
-            .max()
-            .unwrap_or(0),
-    );
-    let mut state = LiveState::default();
-    state.offsets.resize(partitions, 0);
-    let mut engine = FeatureEngine::new(features, partitions as u32)?;
-    let mut late = 0u64;
-    for e in events {
-        state.apply(live, e.partition, e.offset, &e.event);
-        late += u64::from(engine.apply(e.partition, e.offset, &e.event).late);
-    }
-    for (p, &next) in next_offsets.iter().enumerate() {
-        let p32 = p as u32;
-        if next > engine.partition_mut(p32).next_offset() {
-            engine.skip(p32, next - 1);
-        }
-        state.offsets[p] = state.offsets[p].max(next);
-    }
-    state.refresh_trending(live);
-    let offsets = state.offsets.clone();
-    let snapshot = Snapshot {
-        features: (0..partitions as u32)
-            .filter_map(|p| engine.encode_partition(p))
-            .collect(),
-        live: state,
-    };
-    write_checkpoint(checkpoint_path, &encode_checkpoint(&snapshot))?;
-    Ok(Rebuilt {
-        events: events.len() as u64,
-        late_events: late,
-        entities: engine.stats().iter().map(|s| s.entities).sum(),
-        offsets,
-    })
-}
-
 /// Both states from a checkpoint, or `None` when it cannot be resumed from and everything
 /// must be rebuilt from offset 0: the feature definitions changed, or the two states cover
 /// different offsets (e.g. a checkpoint without feature state).

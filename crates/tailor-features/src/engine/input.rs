@@ -25,8 +25,11 @@ pub struct FeatureEvent {
     pub properties: Option<Value>,
 }
 
+/// A stored event's fields; `R` is what is kept of `raw`: nothing
+/// ([`serde::de::IgnoredAny`], skipped without building anything) or its properties.
 #[derive(Deserialize)]
-struct Stored {
+#[serde(bound(deserialize = "R: Deserialize<'de> + Default"))]
+struct Stored<R> {
     #[serde(default)]
     event: Option<String>,
     #[serde(default)]
@@ -37,22 +40,22 @@ struct Stored {
     received_at_ms: i64,
     #[serde(default)]
     interactions: Vec<Interaction>,
+    #[serde(default)]
+    raw: R,
 }
 
-#[derive(Deserialize)]
-struct StoredWithRaw {
-    #[serde(default)]
-    event: Option<String>,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    anonymous_id: Option<String>,
-    event_time_ms: i64,
-    received_at_ms: i64,
-    #[serde(default)]
-    interactions: Vec<Interaction>,
-    #[serde(default)]
-    raw: Option<RawProperties>,
+impl<R> Stored<R> {
+    fn into_event(self, properties: Option<Value>) -> FeatureEvent {
+        FeatureEvent {
+            event: self.event,
+            user_id: self.user_id,
+            anonymous_id: self.anonymous_id,
+            event_time_ms: self.event_time_ms,
+            received_at_ms: self.received_at_ms,
+            interactions: self.interactions,
+            properties,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,27 +68,12 @@ impl FeatureEvent {
     /// Decodes a stored event; parses `raw.properties` only when `with_properties`.
     pub fn decode(bytes: &[u8], with_properties: bool) -> Result<FeatureEvent, serde_json::Error> {
         if with_properties {
-            let s: StoredWithRaw = serde_json::from_slice(bytes)?;
-            Ok(FeatureEvent {
-                event: s.event,
-                user_id: s.user_id,
-                anonymous_id: s.anonymous_id,
-                event_time_ms: s.event_time_ms,
-                received_at_ms: s.received_at_ms,
-                interactions: s.interactions,
-                properties: s.raw.and_then(|r| r.properties).filter(|p| p.is_object()),
-            })
+            let mut s: Stored<Option<RawProperties>> = serde_json::from_slice(bytes)?;
+            let properties = s.raw.take().and_then(|r| r.properties);
+            Ok(s.into_event(properties.filter(Value::is_object)))
         } else {
-            let s: Stored = serde_json::from_slice(bytes)?;
-            Ok(FeatureEvent {
-                event: s.event,
-                user_id: s.user_id,
-                anonymous_id: s.anonymous_id,
-                event_time_ms: s.event_time_ms,
-                received_at_ms: s.received_at_ms,
-                interactions: s.interactions,
-                properties: None,
-            })
+            let s: Stored<serde::de::IgnoredAny> = serde_json::from_slice(bytes)?;
+            Ok(s.into_event(None))
         }
     }
 
