@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::agg::Val;
-use super::compile::FeatureSet;
-use super::entity::KindStore;
+use super::compile::{FeatureSet, KindPlan};
+use super::entity::{EntityMut, KindStore};
 use super::filter::kind_index;
 use super::input::FeatureEvent;
 use super::intern::{Interner, Sym};
@@ -207,6 +207,7 @@ impl PartitionState {
             bucket_pos,
         };
         let mut count = 0;
+        let mut tracking = track_touched.then_some(touched);
         for (k, plan) in set.kinds.iter().enumerate() {
             let Some(store) = kinds.get_mut(k) else {
                 continue;
@@ -223,12 +224,8 @@ impl PartitionState {
                         let Some(sym) = sym else {
                             continue;
                         };
-                        let mut ent = store.get_or_insert(sym);
-                        let in_session = touch(&mut ent, cx.t, plan, set.gap_ms);
-                        if *track_touched && !ent.head.touched {
-                            ent.head.touched = true;
-                            touched.push((k as u32, sym));
-                        }
+                        let (mut ent, in_session) =
+                            enter(store, sym, k, plan, set.gap_ms, cx.t, &mut tracking);
                         count += 1;
                         for &fi in &plan.by_kind[kind_index(inter.kind)] {
                             let f = &set.features[fi];
@@ -254,12 +251,8 @@ impl PartitionState {
                     if *kind == EntityKind::Global {
                         *global_sym = Some(sym);
                     }
-                    let mut ent = store.get_or_insert(sym);
-                    let in_session = touch(&mut ent, cx.t, plan, set.gap_ms);
-                    if *track_touched && !ent.head.touched {
-                        ent.head.touched = true;
-                        touched.push((k as u32, sym));
-                    }
+                    let (mut ent, in_session) =
+                        enter(store, sym, k, plan, set.gap_ms, cx.t, &mut tracking);
                     count += 1;
                     for &fi in &plan.per_event {
                         update(&set.features[fi], &mut ent, None, &cx, interner, in_session);
@@ -385,4 +378,27 @@ impl PartitionState {
                     .sum::<usize>()) as u64,
         }
     }
+}
+
+/// The entity `sym` of kind `k`, created if new, with this event recorded on it (see
+/// [`touch`]); noted in `touched` (when tracking) the first time since the last
+/// [`PartitionState::take_touched`]. Returns it and whether session features take the event.
+fn enter<'s>(
+    store: &'s mut KindStore,
+    sym: Sym,
+    k: usize,
+    plan: &KindPlan,
+    gap_ms: i64,
+    t: i64,
+    touched: &mut Option<&mut Vec<(u32, Sym)>>,
+) -> (EntityMut<'s>, bool) {
+    let mut ent = store.get_or_insert(sym);
+    let in_session = touch(&mut ent, t, plan, gap_ms);
+    if let Some(list) = touched {
+        if !ent.head.touched {
+            ent.head.touched = true;
+            list.push((k as u32, sym));
+        }
+    }
+    (ent, in_session)
 }
