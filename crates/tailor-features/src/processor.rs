@@ -346,11 +346,12 @@ impl Processor {
         }
     }
 
-    /// Writes the checkpoint, then commits the same offsets to the consumer group.
-    async fn checkpoint(&self) -> Result<()> {
+    /// Snapshots now, then (when awaited) writes the checkpoint and commits the same
+    /// offsets to the consumer group.
+    fn checkpoint(&self) -> impl std::future::Future<Output = Result<()>> + 'static {
         let snapshot = self.snapshot();
         self.update_state_size();
-        self.write_snapshot(snapshot).await
+        self.write_snapshot(snapshot)
     }
 
     async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
@@ -387,9 +388,7 @@ impl Processor {
                 }
             }
             if pending.is_none() && dirty && last_checkpoint.elapsed() >= interval {
-                let snapshot = self.snapshot();
-                self.update_state_size();
-                pending = Some(tokio::spawn(self.write_snapshot(snapshot)));
+                pending = Some(tokio::spawn(self.checkpoint()));
                 dirty = false;
                 last_checkpoint = Instant::now();
             }

@@ -126,6 +126,21 @@ fn block_on(f: impl std::future::Future<Output = Result<()>>) -> Result<()> {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
+/// Every committed lake event in log order, with a spinner counting them.
+async fn lake_events(
+    warehouse: &tailor_lake::Warehouse,
+    set: &FeatureSet,
+) -> Result<Vec<tailor_features::engine::offline::LoggedEvent>> {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message("reading events from the lake");
+    let events = tailor_lake::replay::logged_events(warehouse, set.needs_properties(), |n| {
+        spinner.set_message(format!("reading events from the lake: {n}"));
+    })
+    .await?;
+    spinner.finish_and_clear();
+    Ok(events)
+}
+
 struct TrainingArgs {
     labels: std::path::PathBuf,
     out: std::path::PathBuf,
@@ -145,13 +160,7 @@ async fn training_set(
     let warehouse = tailor_lake::Warehouse::open(&cfg.lake, &cfg.data_dir)
         .await
         .context("opening the lake")?;
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message("reading events from the lake");
-    let events = tailor_lake::replay::logged_events(&warehouse, set.needs_properties(), |n| {
-        spinner.set_message(format!("reading events from the lake: {n}"));
-    })
-    .await?;
-    spinner.finish_and_clear();
+    let events = lake_events(&warehouse, &set).await?;
     let n_events = events.len() as u64;
     let queries: Vec<PointQuery> = labels
         .keys
@@ -230,12 +239,7 @@ async fn backfill(cfg: &tailor_server::Config) -> Result<()> {
         );
     }
     let set = FeatureSet::compile(&cfg.features)?;
-    let spinner = indicatif::ProgressBar::new_spinner();
-    let events = tailor_lake::replay::logged_events(&warehouse, set.needs_properties(), |n| {
-        spinner.set_message(format!("reading events from the lake: {n}"));
-    })
-    .await?;
-    spinner.finish_and_clear();
+    let events = lake_events(&warehouse, &set).await?;
     let path = cfg.data_dir.join("checkpoints").join("live.ckpt");
     let rebuilt =
         tailor_features::rebuild_checkpoint(&events, &committed, &cfg.live, &cfg.features, &path)?;
