@@ -4,6 +4,7 @@
 //! `messageId` unless it carries one, so importing a file twice stores it once; bad lines are
 //! reported by line number and kept in the dead-letter topic.
 
+mod fields;
 mod mapping;
 mod preset;
 mod sink;
@@ -17,8 +18,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
 use crate::config::DataArgs;
+use fields::{message_id, parse_delimiter};
 pub use mapping::TimeFormat;
-use mapping::{message_id, parse_delimiter, parse_event_map, CsvMapping, CsvSpec};
+use mapping::{parse_event_map, CsvMapping, CsvSpec};
 use preset::Preset;
 use sink::{Batch, Item, Outcome, Sink};
 
