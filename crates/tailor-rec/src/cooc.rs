@@ -20,6 +20,9 @@ pub struct RecConfig {
     pub trending_weight: f64,
     /// Exclude items the user interacted with recently (they are the seeds).
     pub exclude_seen: bool,
+    /// With a trained model served: the live co-occurrence model's share of each score
+    /// (0–1); the trained model has the rest.
+    pub live_weight: f64,
 }
 
 impl Default for RecConfig {
@@ -30,6 +33,7 @@ impl Default for RecConfig {
             seed_items: 20,
             trending_weight: 0.15,
             exclude_seen: true,
+            live_weight: 0.25,
         }
     }
 }
@@ -41,6 +45,9 @@ impl RecConfig {
         }
         if !(0.0..=1.0).contains(&self.trending_weight) {
             return Err("recommend.trending_weight must be between 0 and 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.live_weight) {
+            return Err("recommend.live_weight must be between 0 and 1".into());
         }
         Ok(())
     }

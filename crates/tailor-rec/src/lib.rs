@@ -1,7 +1,9 @@
-//! Tailor's recommendation models. For now one online model over the live state:
-//! item-to-item co-occurrence seeded by the user's recent items (or a context item), blended
-//! with time-decayed trending, with business rules applied after blending (purchased and
-//! context items excluded). Unknown users and items fall back to trending, never an error.
+//! Tailor's recommendation models. Batch-trained models ([`model`]: trending, item-kNN, ALS,
+//! EASE, session kNN and their blend) are trained ([`training`]), saved as versioned
+//! artifacts ([`registry`]) and served ([`serving`]) merged with the live model over the
+//! stream's state ([`recommend`]: item-to-item co-occurrence seeded by the user's recent
+//! items, blended with time-decayed trending), which counts new items and co-occurrences
+//! between trainings. Unknown users and items fall back to trending, never an error.
 
 mod cooc;
 mod error;
@@ -12,6 +14,8 @@ pub mod eval;
 pub mod linalg;
 pub mod model;
 pub mod registry;
+pub mod serving;
+pub mod training;
 
 pub use cooc::{recommend, RecConfig, RecItem, RecRequest, RecResponse, UserInputs, MODEL_NAME};
 pub use error::{Error, Result};

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact;
+use crate::artifact::{self, Trained};
 use crate::data::Interactions;
 use crate::eval::{ModelReport, Protocol};
-use crate::model::{Model, ModelSpec};
+use crate::model::ModelSpec;
 use crate::{Error, Result};
 
 const MODEL_FILE: &str = "model.bin";
@@ -126,7 +126,7 @@ fn bad(msg: impl Into<String>) -> Error {
 }
 
 /// Model names are path components: letters, digits, `-`, `_` and `.`, not starting with `.`.
-fn check_name(name: &str) -> Result<()> {
+pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -188,7 +188,7 @@ impl Registry {
 
     /// Stores `model` as the next version of `name` (not promoted) and returns its metadata.
     /// `meta.name` and `meta.version` are filled in here.
-    pub fn save(&self, model: &Model, mut meta: ModelMeta) -> Result<ModelMeta> {
+    pub fn save(&self, model: &Trained, mut meta: ModelMeta) -> Result<ModelMeta> {
         let dir = self.dir(&meta.name)?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let stage = dir.join(format!(".staging-{}", std::process::id()));
@@ -260,7 +260,7 @@ impl Registry {
     }
 
     /// The trained model of one version.
-    pub fn load(&self, name: &str, version: u32) -> Result<Model> {
+    pub fn load(&self, name: &str, version: u32) -> Result<Trained> {
         artifact::load(&self.version_dir(name, version)?.join(MODEL_FILE))
     }
 
@@ -366,8 +366,35 @@ impl Registry {
         Ok(p)
     }
 
+    /// Deletes old versions of `name`: keeps the `keep` newest, the served one and every
+    /// version rollback can reach. Returns the deleted version numbers.
+    pub fn prune(&self, name: &str, keep: usize) -> Result<Vec<u32>> {
+        if keep == 0 {
+            return Err(bad("prune: keep at least 1 version"));
+        }
+        let versions = self.versions_of(name)?;
+        let mut pinned: Vec<u32> = versions.iter().rev().take(keep).copied().collect();
+        if let Some(p) = self.current(name)? {
+            pinned.push(p.version);
+            pinned.extend(p.history);
+        }
+        let mut removed = Vec::new();
+        for v in versions {
+            if pinned.contains(&v) {
+                continue;
+            }
+            let dir = self.version_dir(name, v)?;
+            // The metadata goes first: without it the directory is no longer a version.
+            let meta = dir.join(META_FILE);
+            std::fs::remove_file(&meta).map_err(|e| Error::io(&meta, e))?;
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            removed.push(v);
+        }
+        Ok(removed)
+    }
+
     /// The served version of `name`: its metadata and trained model.
-    pub fn load_current(&self, name: &str) -> Result<(ModelMeta, Model)> {
+    pub fn load_current(&self, name: &str) -> Result<(ModelMeta, Trained)> {
         let cur = self.current(name)?.ok_or_else(|| {
             bad(format!(
                 "model {name} has no promoted version; run `tailor train` first"

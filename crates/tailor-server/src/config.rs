@@ -27,6 +27,46 @@ pub struct Config {
     /// The Parquet data lake (`[lake]`): written from the log, queried with SQL.
     pub lake: LakeConfig,
     pub recommend: RecConfig,
+    /// The served model and its retraining (`[models]`).
+    pub models: ModelsConfig,
+}
+
+/// `[models]`: which registry model serves, and scheduled retraining.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Registry name of the served (and retrained) model.
+    pub serve: String,
+    /// How often the registry is checked for a version promoted elsewhere
+    /// (`tailor models promote|rollback`), in ms.
+    pub poll_ms: u64,
+    /// Retrain on a schedule while serving.
+    pub retrain: bool,
+    /// Incremental retraining (trending, item-kNN, session kNN refitted; ALS kept), seconds.
+    pub incremental_every_secs: u64,
+    /// Full retraining (every model), seconds.
+    pub full_every_secs: u64,
+    /// Scheduled runs with fewer interactions in the log are skipped.
+    pub min_interactions: usize,
+    /// Versions kept per model besides the served one and those rollback can reach.
+    pub keep_versions: usize,
+    /// Threads for training (ALS).
+    pub threads: usize,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            serve: "default".into(),
+            poll_ms: 2_000,
+            retrain: true,
+            incremental_every_secs: 15 * 60,
+            full_every_secs: 24 * 3600,
+            min_interactions: 100,
+            keep_versions: 24,
+            threads: 1,
+        }
+    }
 }
 
 impl Default for Config {
@@ -41,6 +81,7 @@ impl Default for Config {
             features: FeaturesConfig::default(),
             lake: LakeConfig::default(),
             recommend: RecConfig::default(),
+            models: ModelsConfig::default(),
         }
     }
 }
@@ -154,6 +195,23 @@ impl Config {
         }
         self.lake.validate().map_err(|e| e.to_string())?;
         self.recommend.validate()?;
+        let m = &self.models;
+        tailor_rec::registry::check_name(&m.serve).map_err(|e| format!("models.serve: {e}"))?;
+        if m.poll_ms == 0 {
+            return Err("models.poll_ms must be greater than 0".into());
+        }
+        if m.incremental_every_secs == 0 || m.full_every_secs == 0 {
+            return Err(
+                "models.incremental_every_secs and models.full_every_secs must be greater than 0"
+                    .into(),
+            );
+        }
+        if m.keep_versions == 0 {
+            return Err("models.keep_versions must be at least 1".into());
+        }
+        if m.threads == 0 || m.threads > 256 {
+            return Err("models.threads must be between 1 and 256".into());
+        }
         Ok(())
     }
 }

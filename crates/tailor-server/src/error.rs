@@ -30,6 +30,10 @@ pub enum Error {
     Event(#[from] tailor_event::Error),
     #[error("lake: {0}")]
     Lake(String),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("nothing to train: {0}")]
+    NothingToTrain(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

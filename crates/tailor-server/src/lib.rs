@@ -9,9 +9,11 @@ mod error;
 pub mod ingest;
 pub mod lake;
 pub mod metrics;
+pub mod models;
 pub mod registry_store;
 pub mod routes;
 pub mod state;
+pub mod training;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,9 +95,27 @@ pub fn router(app: App) -> Router {
         .merge(routes::schemas::router())
         .merge(routes::dead_letters::router())
         .merge(routes::ops::router())
+        .merge(routes::admin::router())
         .layer(axum::middleware::from_fn(routes::track_http))
         .layer(DefaultBodyLimit::max(max))
         .with_state(app)
+}
+
+/// Swaps in versions promoted by another process (`tailor models promote|rollback`).
+async fn poll_registry(slot: Arc<models::ModelSlot>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = slot.clone();
+        match tokio::task::spawn_blocking(move || s.refresh()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(model = %slot.name, error = %e, "cannot load the promoted model")
+            }
+            Err(e) => tracing::warn!(error = %e, "registry poll task failed"),
+        }
+    }
 }
 
 /// Starts every role of a single-node Tailor: log, live processor, HTTP server.
@@ -144,6 +164,33 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             .map_err(|e| Error::Lake(e.to_string()))?,
     );
 
+    let slot = Arc::new(models::ModelSlot::new(
+        tailor_rec::registry::Registry::open(&cfg.data_dir),
+        &cfg.models.serve,
+    ));
+    tailor_rec::set_threads(cfg.models.threads);
+    {
+        let slot = slot.clone();
+        tokio::task::spawn_blocking(move || slot.refresh())
+            .await
+            .map_err(|e| Error::Model(format!("loading the served model: {e}")))??;
+    }
+    let trainer = Arc::new(training::Trainer::new(
+        dyn_log.clone(),
+        slot.clone(),
+        cfg.models.clone(),
+    ));
+    let mut background = vec![tokio::spawn(poll_registry(
+        slot.clone(),
+        Duration::from_millis(cfg.models.poll_ms),
+    ))];
+    if cfg.models.retrain {
+        background.push(tokio::spawn(training::schedule(
+            trainer.clone(),
+            cfg.models.clone(),
+        )));
+    }
+
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -166,6 +213,8 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         features,
         feature_set,
         warehouse,
+        models: slot,
+        trainer,
         prometheus,
         ready: AtomicBool::new(false),
     });
@@ -180,6 +229,9 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             })
             .await;
         app2.ready.store(false, Ordering::Release);
+        for task in background {
+            task.abort();
+        }
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }

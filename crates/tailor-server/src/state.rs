@@ -31,6 +31,10 @@ pub struct AppState {
     pub feature_set: Arc<tailor_features::FeatureSet>,
     /// SQL over the lake.
     pub warehouse: Arc<tailor_lake::Warehouse>,
+    /// The served registry model (swapped on promotion).
+    pub models: Arc<crate::models::ModelSlot>,
+    /// Training jobs (admin API and schedule).
+    pub trainer: Arc<crate::training::Trainer>,
     pub prometheus: PrometheusHandle,
     pub ready: AtomicBool,
 }

@@ -234,6 +234,18 @@ impl InteractionsBuilder {
         }
     }
 
+    /// A builder whose ids start as `vocab`'s: known users, items and categories keep their
+    /// ids and new ones are numbered after them, so a model trained on the earlier vocabulary
+    /// still indexes the new data correctly (incremental retraining).
+    pub fn with_vocab(name: &str, vocab: &crate::artifact::Vocab) -> Self {
+        let mut b = InteractionsBuilder::new(name);
+        b.data.users = vocab.users.clone();
+        b.data.items = vocab.items.clone();
+        b.data.categories = vocab.categories.clone();
+        b.data.item_category = vocab.item_category.clone();
+        b
+    }
+
     /// Adds a row. A category given for an item sets (or replaces) the item's category.
     pub fn push(
         &mut self,

@@ -300,7 +300,19 @@ where
     I: AsRef<str>,
     C: AsRef<str>,
 {
-    let mut b = InteractionsBuilder::new(name);
+    from_records_with(InteractionsBuilder::new(name), records)
+}
+
+/// [`from_records`] into a prepared builder (e.g. [`InteractionsBuilder::with_vocab`]).
+pub fn from_records_with<U, I, C>(
+    mut b: InteractionsBuilder,
+    records: impl IntoIterator<Item = (U, I, InteractionKind, i64, Option<C>)>,
+) -> Interactions
+where
+    U: AsRef<str>,
+    I: AsRef<str>,
+    C: AsRef<str>,
+{
     for (u, i, kind, ts, cat) in records {
         b.push(
             u.as_ref(),

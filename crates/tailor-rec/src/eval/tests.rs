@@ -202,15 +202,21 @@ fn artifacts_round_trip_with_identical_recommendations() {
     let dir = tempfile::tempdir().expect("tmp");
     for spec in all_models() {
         let fitted = spec.fit(&split.train).expect("fit");
+        let trained = crate::artifact::Trained {
+            vocab: crate::artifact::Vocab::of(&split.train),
+            model: fitted.model,
+        };
         let path = dir.path().join(format!("{}.model", spec.name()));
-        crate::artifact::save(&fitted.model, &path).expect("save");
+        crate::artifact::save(&trained, &path).expect("save");
         let back = crate::artifact::load(&path).expect("load");
-        let bytes = crate::artifact::to_bytes(&fitted.model).expect("bytes");
+        let bytes = crate::artifact::to_bytes(&trained).expect("bytes");
         let again = crate::artifact::from_bytes(&bytes).expect("from bytes");
+        assert_eq!(back.vocab.items.len(), split.train.n_items());
         for c in split.cases.iter().take(50) {
-            let a = fitted.model.recommend(&c.ctx, 20, &c.exclude);
-            assert_eq!(a, back.recommend(&c.ctx, 20, &c.exclude), "{}", spec.name());
-            assert_eq!(a, again.recommend(&c.ctx, 20, &c.exclude));
+            let a = trained.model.recommend(&c.ctx, 20, &c.exclude);
+            let b = back.model.recommend(&c.ctx, 20, &c.exclude);
+            assert_eq!(a, b, "{}", spec.name());
+            assert_eq!(a, again.model.recommend(&c.ctx, 20, &c.exclude));
         }
     }
     let e = crate::artifact::from_bytes(b"not a model at all").expect_err("bad magic");

@@ -29,7 +29,11 @@ fn save(reg: &Registry, name: &str) -> ModelMeta {
         train_secs: fitted.train_secs,
         trained_at_ms: 0,
     };
-    reg.save(&fitted.model, meta).expect("save")
+    let trained = Trained {
+        vocab: crate::artifact::Vocab::of(&d),
+        model: fitted.model,
+    };
+    reg.save(&trained, meta).expect("save")
 }
 
 #[test]
@@ -111,4 +115,25 @@ fn bad_names_are_rejected() {
         let e = reg.current(name).expect_err(name);
         assert!(e.to_string().contains("invalid model name"), "{e}");
     }
+}
+
+#[test]
+fn prune_keeps_the_newest_and_every_version_rollback_can_reach() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let reg = Registry::open(dir.path());
+    for _ in 0..6 {
+        save(&reg, "default");
+    }
+    reg.promote("default", 2).expect("promote 2");
+    reg.promote("default", 3).expect("promote 3");
+    // Keep 2 newest (5, 6) plus the served version (3) and its history (2).
+    let removed = reg.prune("default", 2).expect("prune");
+    assert_eq!(removed, vec![1, 4]);
+    assert_eq!(
+        reg.versions_of("default").expect("versions"),
+        vec![2, 3, 5, 6]
+    );
+    assert_eq!(reg.rollback("default").expect("rollback").version, 2);
+    assert_eq!(reg.load("default", 2).expect("load").vocab.items.len(), 2);
+    assert!(reg.prune("default", 0).is_err(), "keep must be at least 1");
 }

@@ -1,5 +1,6 @@
 //! HTTP routes, one file per area.
 
+pub mod admin;
 pub mod collector;
 pub mod dead_letters;
 pub mod features;

@@ -4,6 +4,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tailor_rec::serving::{merge, ServeRequest};
 use tailor_rec::{recommend, RecRequest, UserInputs};
 
 use crate::error::ApiError;
@@ -74,11 +75,29 @@ async fn recommendations(
         item: nonempty(&q.item_id),
         k,
     };
-    let resp = {
+    let mut resp = {
         let state = app.live.read();
         recommend(&state, &app.cfg.recommend, &req)
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // With a trained model serving, its list is merged with the live model's (which counts
+    // the stream since the model's training).
+    if let Some(served) = app.models.get() {
+        let cfg = &app.cfg.recommend;
+        let k = k.unwrap_or(cfg.default_k);
+        let ranked = served.recommend(&ServeRequest {
+            actor: nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
+            inputs: user.as_ref(),
+            item: req.item,
+            k,
+            exclude_seen: cfg.exclude_seen,
+        });
+        if !ranked.is_empty() {
+            resp.items = merge(ranked, resp.items, cfg.live_weight, k);
+            resp.model = format!("{}+{}", served.label(), resp.model);
+            resp.strategy = format!("model+{}", resp.strategy);
+        }
+    }
     Ok(Json(RecAnswer {
         rec_id: uuid::Uuid::new_v4().to_string(),
         model: resp.model,

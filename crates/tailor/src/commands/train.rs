@@ -1,18 +1,21 @@
-//! `tailor train`: fits the production blend on the stored `events` topic, optionally
-//! evaluates it on a temporal hold-out, saves it to the model registry as a new version and
-//! promotes it.
+//! `tailor train`: fits the production blend on the stored `events` topic (the same run as
+//! the server's `POST /v1/admin/train`), optionally evaluates it on a temporal hold-out,
+//! saves it to the model registry as a new version and promotes it. A running server swaps
+//! to it within `models.poll_ms`.
 
-use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use tailor_features::FeatureEvent;
-use tailor_log::{EmbeddedLog, Log};
-use tailor_rec::data::{loaders, Interactions};
+use tailor_log::EmbeddedLog;
 use tailor_rec::eval::{evaluate_fitted, Protocol};
-use tailor_rec::model::{Blend, BlendParams, Fitted, Model, ModelSpec};
-use tailor_rec::registry::{kind_of, DataRange, ModelMeta, OfflineMetrics, Registry};
+use tailor_rec::model::{BlendParams, Fitted};
+use tailor_rec::registry::{OfflineMetrics, Registry};
+use tailor_rec::serving::ServedModel;
+use tailor_rec::training::{fit_blend, TrainMode};
+use tailor_server::models::read_interactions;
+use tailor_server::training::{train, TrainSpec};
+use tailor_server::EVENTS_TOPIC;
 
 use crate::config::{load, DataArgs};
 
@@ -29,86 +32,10 @@ pub struct TrainArgs {
     /// Worker threads for training.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-}
-
-/// Interactions of the `events` topic in `log_dir` (actor: user id, else anonymous id).
-pub fn read_events(log_dir: &Path, pb: &ProgressBar) -> Result<(Interactions, u64)> {
-    let log = EmbeddedLog::open_read_only(log_dir)
-        .with_context(|| format!("opening the log in {}", log_dir.display()))?;
-    let partitions = log.partitions("events").with_context(|| {
-        format!(
-            "the log in {} has no events topic; send events first (e.g. `tailor demo --exit`)",
-            log_dir.display()
-        )
-    })?;
-    let mut total = 0;
-    for p in 0..partitions {
-        total += log.end_offset("events", p)? - log.start_offset("events", p)?;
-    }
-    pb.set_length(total);
-    let mut records = Vec::new();
-    let mut undecodable = 0u64;
-    for p in 0..partitions {
-        let mut off = log.start_offset("events", p)?;
-        loop {
-            let recs = log
-                .read("events", p, off, 1000)
-                .with_context(|| format!("reading events partition {p} at offset {off}"))?;
-            let Some(last) = recs.last() else { break };
-            off = last.offset + 1;
-            pb.inc(recs.len() as u64);
-            for r in recs {
-                let Ok(e) = FeatureEvent::decode(&r.value, false) else {
-                    undecodable += 1;
-                    continue;
-                };
-                let Some(actor) = e.user_id.or(e.anonymous_id) else {
-                    continue;
-                };
-                for i in e.interactions {
-                    records.push((
-                        actor.clone(),
-                        i.item_id,
-                        i.kind,
-                        e.event_time_ms,
-                        i.category,
-                    ));
-                }
-            }
-        }
-    }
-    Ok((loaders::from_records("events", records), undecodable))
-}
-
-/// Fits each part of `p` (timed, one progress step each) and assembles the blend.
-fn fit_blend(
-    data: &Interactions,
-    p: &BlendParams,
-    pb: &ProgressBar,
-) -> Result<(Fitted, Vec<(String, f64)>)> {
-    let t = Instant::now();
-    let mut parts = Vec::new();
-    let mut times = Vec::new();
-    for (spec, w) in &p.parts {
-        pb.set_message(spec.name());
-        let f = spec.fit(data)?;
-        times.push((spec.name(), f.train_secs));
-        parts.push((f.model, *w));
-        pb.inc(1);
-    }
-    let blend = Blend::new(
-        &p.name,
-        parts,
-        p.candidates,
-        p.normalization,
-        p.rules.clone(),
-        data.item_category.clone(),
-    );
-    let fitted = Fitted {
-        model: Model::Blend(blend),
-        train_secs: t.elapsed().as_secs_f64(),
-    };
-    Ok((fitted, times))
+    /// `full` refits every model; `incremental` refits trending and the neighbourhood models
+    /// and keeps ALS from the served version (ids extend its vocabulary).
+    #[arg(long, default_value = "full", value_name = "full|incremental")]
+    pub mode: String,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -138,18 +65,57 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let registry = Registry::open(&cfg.data_dir);
     // Fail on a bad name before the long steps.
     registry.versions_of(&args.model)?;
+    let mode: TrainMode = args.mode.parse().map_err(anyhow::Error::msg)?;
+    let log_dir = cfg.data_dir.join("log");
+    let log = EmbeddedLog::open_read_only(&log_dir)
+        .with_context(|| format!("opening the log in {}", log_dir.display()))?;
+    let base = match mode {
+        TrainMode::Full => None,
+        TrainMode::Incremental => match registry.current(&args.model)? {
+            Some(_) => {
+                let (meta, trained) = registry.load_current(&args.model)?;
+                Some(ServedModel { meta, trained })
+            }
+            None => None,
+        },
+    };
 
-    let pb = bar(0, "reading events");
-    let (data, undecodable) = read_events(&cfg.data_dir.join("log"), &pb)?;
-    pb.finish_and_clear();
-    if data.is_empty() {
-        bail!(
+    let metrics = if args.holdout_eval {
+        Some(holdout(log.as_ref())?)
+    } else {
+        None
+    };
+
+    let pb = bar(0, "");
+    let report = train(
+        log.as_ref(),
+        &registry,
+        TrainSpec {
+            name: &args.model,
+            mode,
+            base: base.as_ref(),
+            threads: args.threads,
+            metrics,
+            keep_versions: 0,
+            min_interactions: 1,
+        },
+        &mut |stage, done, total| {
+            pb.set_message(stage.to_owned());
+            pb.set_length(total);
+            pb.set_position(done);
+        },
+    )
+    .map_err(|e| match e {
+        tailor_server::Error::NothingToTrain(_) => anyhow::anyhow!(
             "no interactions (product views, clicks, carts, orders) in the events topic of {}; \
              send events first (e.g. `tailor demo --exit`)",
             cfg.data_dir.display()
-        );
-    }
-    let range = DataRange::of(&data);
+        ),
+        e => e.into(),
+    })?;
+    pb.finish_and_clear();
+    let meta = &report.meta;
+    let range = &meta.data;
     println!(
         "training data: {} interactions, {} users, {} items, {} .. {}{}",
         range.rows,
@@ -157,66 +123,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
         range.items,
         format_ms(range.first_event_ms),
         format_ms(range.last_event_ms),
-        if undecodable > 0 {
-            format!(" ({undecodable} undecodable records skipped)")
+        if report.read.undecodable > 0 {
+            format!(" ({} undecodable records skipped)", report.read.undecodable)
         } else {
             String::new()
         }
     );
-
-    let mut params = BlendParams::production();
-    for (spec, _) in &mut params.parts {
-        if let ModelSpec::Als(p) = spec {
-            p.threads = Some(args.threads);
-        }
+    println!("training time per model ({} run):", report.mode.as_str());
+    for p in &report.parts {
+        let how = if p.reused {
+            "  (kept from the served version)"
+        } else {
+            ""
+        };
+        println!("  {:<10} {:>8.2}s{how}", p.name, p.secs);
     }
-
-    let metrics = if args.holdout_eval {
-        let protocol = Protocol::temporal();
-        let split = protocol
-            .split(&data)
-            .context("--holdout-eval: cannot make a temporal hold-out of these events")?;
-        let pb = bar(params.parts.len() as u64, "hold-out: training");
-        let (fitted, _) = fit_blend(&split.train, &params, &pb)?;
-        pb.finish_and_clear();
-        let pb = bar(
-            0,
-            &format!("hold-out: evaluating {} cases", split.cases.len()),
-        );
-        let report = evaluate_fitted(&[fitted], &split);
-        pb.finish_and_clear();
-        let m = &report.models[0];
-        Some(OfflineMetrics::from_report(&protocol, report.cases, m))
-    } else {
-        None
-    };
-
-    let pb = bar(params.parts.len() as u64, "training");
-    let (fitted, times) = fit_blend(&data, &params, &pb)?;
-    pb.finish_and_clear();
-    let trained_at_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let spec = ModelSpec::Blend(params);
-    let meta = ModelMeta {
-        name: args.model.clone(),
-        version: 0,
-        kind: kind_of(&spec).into(),
-        params: spec,
-        data: range,
-        metrics,
-        train_secs: fitted.train_secs,
-        trained_at_ms,
-    };
-    let meta = registry.save(&fitted.model, meta)?;
-    let pointer = registry.promote(&meta.name, meta.version)?;
-
-    println!("training time per model:");
-    for (name, secs) in &times {
-        println!("  {name:<10} {secs:>8.2}s");
-    }
-    println!("  {:<10} {:>8.2}s", "total", fitted.train_secs);
+    println!("  {:<10} {:>8.2}s", "total", meta.train_secs);
     if let Some(m) = &meta.metrics {
         let line: Vec<String> = m
             .metrics
@@ -230,13 +152,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             line.join(", ")
         );
     }
+    let pointer = registry.current(&meta.name)?;
     let dir = registry.version_dir(&meta.name, meta.version)?;
     println!(
         "saved {} v{} to {} and promoted it{}",
         meta.name,
         meta.version,
         dir.display(),
-        match pointer.history.last() {
+        match pointer.and_then(|p| p.history.last().copied()) {
             Some(prev) => format!(
                 " (was v{prev}; `tailor models rollback {}` undoes)",
                 meta.name
@@ -245,4 +168,40 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// Fits the blend on all but each user's last items and evaluates it on them.
+fn holdout(log: &EmbeddedLog) -> Result<OfflineMetrics> {
+    let pb = bar(0, "hold-out: reading events");
+    let (data, _) = read_interactions(log, EVENTS_TOPIC, None, &mut |d, n| {
+        pb.set_length(n);
+        pb.set_position(d);
+    })?;
+    pb.finish_and_clear();
+    let protocol = Protocol::temporal();
+    let split = protocol
+        .split(&data)
+        .context("--holdout-eval: cannot make a temporal hold-out of these events")?;
+    let params = BlendParams::production();
+    let pb = bar(params.parts.len() as u64, "hold-out: training");
+    let out = fit_blend(&split.train, &params, TrainMode::Full, None, &mut |name| {
+        pb.set_message(name.to_owned());
+        pb.inc(1);
+    })?;
+    pb.finish_and_clear();
+    let pb = bar(
+        0,
+        &format!("hold-out: evaluating {} cases", split.cases.len()),
+    );
+    let fitted = Fitted {
+        model: out.trained.model,
+        train_secs: out.train_secs,
+    };
+    let report = evaluate_fitted(&[fitted], &split);
+    pb.finish_and_clear();
+    Ok(OfflineMetrics::from_report(
+        &protocol,
+        report.cases,
+        &report.models[0],
+    ))
 }

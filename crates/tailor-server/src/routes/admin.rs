@@ -1,0 +1,111 @@
+//! Model administration: `POST /v1/admin/train` (admin key) runs a training job and answers
+//! when its version serves (or at once with the job id, `"wait": false`);
+//! `GET /v1/admin/jobs[/{id}]` shows jobs; `GET /v1/models` the served version and the
+//! registry's versions.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tailor_rec::training::TrainMode;
+
+use crate::error::ApiError;
+use crate::routes::schemas::check_admin;
+use crate::state::App;
+
+pub fn router() -> Router<App> {
+    Router::new()
+        .route("/v1/admin/train", post(train))
+        .route("/v1/admin/jobs", get(jobs))
+        .route("/v1/admin/jobs/{id}", get(job))
+        .route("/v1/models", get(models))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainBody {
+    /// `full` (default) or `incremental`.
+    pub mode: Option<String>,
+    /// Answer when the new version serves (default) or at once with the job id.
+    pub wait: Option<bool>,
+}
+
+async fn train(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    check_admin(&app, &headers)?;
+    let body: TrainBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TrainBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid training request: {e}")))?
+    };
+    let mode = match body.mode.as_deref() {
+        None => TrainMode::Full,
+        Some(m) => m.parse().map_err(ApiError::bad_request)?,
+    };
+    let (id, handle) = app.trainer.submit(mode, "api").map_err(|running| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "training_running",
+            format!("training job {running} is running; poll /v1/admin/jobs/{running}"),
+        )
+    })?;
+    if body.wait == Some(false) {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"job_id": id, "status": "running", "status_url": format!("/v1/admin/jobs/{id}")})),
+        )
+            .into_response());
+    }
+    let job = handle
+        .await
+        .map_err(|e| ApiError::internal(format!("training job {id} failed: {e}")))?;
+    let status = match job.status {
+        "succeeded" => StatusCode::OK,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Ok((status, Json(job)).into_response())
+}
+
+async fn jobs(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    check_admin(&app, &headers)?;
+    Ok(Json(json!({"jobs": app.trainer.jobs()})).into_response())
+}
+
+async fn job(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    check_admin(&app, &headers)?;
+    let n: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("job id must be a number, got {id:?}")))?;
+    let job = app.trainer.job(n).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no training job {n} (jobs are kept while the server runs)"
+        ))
+    })?;
+    Ok(Json(job).into_response())
+}
+
+async fn models(State(app): State<App>) -> Result<Response, ApiError> {
+    let slot = app.models.clone();
+    let served = slot.get().map(|m| m.meta.clone());
+    let versions = tokio::task::spawn_blocking(move || slot.registry.versions_of(&slot.name))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({
+        "model": app.models.name,
+        "serving": served,
+        "versions": versions,
+    }))
+    .into_response())
+}
