@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tailor_features::{FeatureSet, FeaturesConfig, LiveConfig};
 use tailor_lake::LakeConfig;
+use tailor_rec::model::{BlendParams, ModelSpec};
 use tailor_rec::RecConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -52,6 +53,17 @@ pub struct ModelsConfig {
     pub keep_versions: usize,
     /// Threads for training (ALS).
     pub threads: usize,
+    /// The blend trained (parts, weights, candidates, rules); absent: the production blend
+    /// tuned by `tailor eval` (`BlendParams::production`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blend: Option<BlendParams>,
+}
+
+impl ModelsConfig {
+    /// The blend training fits.
+    pub fn blend_params(&self) -> BlendParams {
+        self.blend.clone().unwrap_or_else(BlendParams::production)
+    }
 }
 
 impl Default for ModelsConfig {
@@ -65,6 +77,7 @@ impl Default for ModelsConfig {
             min_interactions: 100,
             keep_versions: 24,
             threads: 1,
+            blend: None,
         }
     }
 }
@@ -211,6 +224,30 @@ impl Config {
         }
         if m.threads == 0 || m.threads > 256 {
             return Err("models.threads must be between 1 and 256".into());
+        }
+        if let Some(b) = &m.blend {
+            if b.parts.is_empty() {
+                return Err(
+                    "models.blend.parts: give at least one [model spec, weight] pair".into(),
+                );
+            }
+            if let Some(i) = b.parts.iter().position(|(_, w)| !w.is_finite() || *w < 0.0) {
+                return Err(format!(
+                    "models.blend.parts[{i}]: the weight must be a number >= 0"
+                ));
+            }
+            if let Some(i) = b
+                .parts
+                .iter()
+                .position(|(s, _)| matches!(s, ModelSpec::Blend(_)))
+            {
+                return Err(format!(
+                    "models.blend.parts[{i}]: a blend cannot contain a blend"
+                ));
+            }
+            if b.candidates == 0 {
+                return Err("models.blend.candidates must be at least 1".into());
+            }
         }
         Ok(())
     }

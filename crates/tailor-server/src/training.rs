@@ -55,6 +55,8 @@ pub struct ReadSummary {
 /// Inputs of [`train`].
 pub struct TrainSpec<'a> {
     pub name: &'a str,
+    /// The blend to fit (`ModelsConfig::blend_params`).
+    pub params: BlendParams,
     pub mode: TrainMode,
     /// The version the incremental mode builds on.
     pub base: Option<&'a ServedModel>,
@@ -99,7 +101,7 @@ pub fn train(
             spec.min_interactions.max(1)
         )));
     }
-    let mut params = BlendParams::production();
+    let mut params = spec.params;
     for (s, _) in &mut params.parts {
         if let ModelSpec::Als(p) = s {
             p.threads = Some(spec.threads.max(1));
@@ -310,6 +312,7 @@ impl Trainer {
             &self.slot.registry,
             TrainSpec {
                 name: &self.slot.name,
+                params: self.cfg.blend_params(),
                 mode,
                 base: base.as_deref(),
                 threads: self.cfg.threads,

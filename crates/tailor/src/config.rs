@@ -176,6 +176,38 @@ mod tests {
         .to_string();
         assert!(e.contains("nope"), "{e}");
     }
+
+    #[test]
+    fn a_configured_blend_is_parsed_and_checked() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("tailor.toml");
+        let args = DataArgs {
+            config: Some(file.clone()),
+            data_dir: None,
+        };
+        std::fs::write(
+            &file,
+            "[models.blend]\nname = \"mine\"\ncandidates = 50\nnormalization = \"rank\"\n\
+             parts = [[{ model = \"item_knn\" }, 1.0], [{ model = \"trending\", half_life_hours = 6.0 }, 0.2]]\n",
+        )
+        .expect("write");
+        let cfg = load_with(&args, None, vars(&[])).expect("valid blend");
+        let b = cfg.models.blend_params();
+        assert_eq!(
+            (b.name.as_str(), b.parts.len(), b.candidates),
+            ("mine", 2, 50)
+        );
+        std::fs::write(
+            &file,
+            "[models.blend]\nname = \"x\"\ncandidates = 5\nnormalization = \"max\"\n\
+             parts = [[{ model = \"als\" }, -1.0]]\n",
+        )
+        .expect("write");
+        let e = load_with(&args, None, vars(&[]))
+            .expect_err("negative weight")
+            .to_string();
+        assert!(e.contains("models.blend.parts[0]"), "{e}");
+    }
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ pub struct Filters<'a> {
     pub categories: Option<&'a FxHashSet<u32>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlendParams {
     pub name: String,

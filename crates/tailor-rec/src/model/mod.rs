@@ -132,7 +132,7 @@ impl Recommender for Model {
 }
 
 /// A model to train: its kind, params and a label for reports.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ModelSpec {
     Trending(TrendingParams),

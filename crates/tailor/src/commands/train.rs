@@ -81,7 +81,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
 
     let metrics = if args.holdout_eval {
-        Some(holdout(log.as_ref())?)
+        Some(holdout(log.as_ref(), cfg.models.blend_params())?)
     } else {
         None
     };
@@ -92,6 +92,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &registry,
         TrainSpec {
             name: &args.model,
+            params: cfg.models.blend_params(),
             mode,
             base: base.as_ref(),
             threads: args.threads,
@@ -171,7 +172,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// Fits the blend on all but each user's last items and evaluates it on them.
-fn holdout(log: &EmbeddedLog) -> Result<OfflineMetrics> {
+fn holdout(log: &EmbeddedLog, params: BlendParams) -> Result<OfflineMetrics> {
     let pb = bar(0, "hold-out: reading events");
     let (data, _) = read_interactions(log, EVENTS_TOPIC, None, &mut |d, n| {
         pb.set_length(n);
@@ -182,7 +183,6 @@ fn holdout(log: &EmbeddedLog) -> Result<OfflineMetrics> {
     let split = protocol
         .split(&data)
         .context("--holdout-eval: cannot make a temporal hold-out of these events")?;
-    let params = BlendParams::production();
     let pb = bar(params.parts.len() as u64, "hold-out: training");
     let out = fit_blend(&split.train, &params, TrainMode::Full, None, &mut |name| {
         pb.set_message(name.to_owned());
