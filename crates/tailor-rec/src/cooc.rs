@@ -60,6 +60,9 @@ pub struct RecRequest<'a> {
     /// Context item ("more like this").
     pub item: Option<&'a str>,
     pub k: Option<usize>,
+    /// Trending items with their decayed counts, best first, from the global feature row
+    /// ([`trending_from_row`]); none: the live state's own popularity list.
+    pub trending: Option<&'a [(String, f64)]>,
 }
 
 /// What the recommender reads of a user, taken from the user's feature row (default
@@ -80,6 +83,22 @@ pub const RECENT_FEATURE: &str = "user_last_items";
 pub const SESSION_FEATURE: &str = "user_session_items";
 pub const PURCHASED_FEATURE: &str = "user_last_purchases";
 pub const AFFINITY_FEATURE: &str = "user_category_affinity";
+/// The global feature with decayed interaction counts per item (default set).
+pub const TRENDING_FEATURE: &str = "global_trending_items";
+
+/// The trending items of the global feature row, best first (ties by id); `None` when the
+/// feature is not defined.
+pub fn trending_from_row(row: &FeatureRow) -> Option<Vec<(String, f64)>> {
+    let Some(FeatureValue::Map(m)) = row.get(TRENDING_FEATURE) else {
+        return None;
+    };
+    let mut out: Vec<(String, f64)> = m
+        .iter()
+        .filter_map(|(k, v)| v.as_f64().filter(|x| *x > 0.0).map(|x| (k.clone(), x)))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Some(out)
+}
 
 impl UserInputs {
     pub fn from_row(row: &FeatureRow) -> Self {
@@ -217,10 +236,21 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
             }
         }
     }
+    let from_features: Vec<(ItemIdx, f64)>;
+    let trending: &[(ItemIdx, f64)] = match req.trending {
+        Some(list) => {
+            from_features = list
+                .iter()
+                .filter_map(|(id, v)| state.item(id).map(|(i, _)| (i, *v)))
+                .collect();
+            &from_features
+        }
+        None => &state.trending,
+    };
     let max_cf = scores.values().copied().fold(0.0, f64::max);
-    let max_trend = state.trending.first().map_or(0.0, |t| t.1);
+    let max_trend = trending.first().map_or(0.0, |t| t.1);
     let tw = cfg.trending_weight;
-    let trend_of: FxHashMap<ItemIdx, f64> = state.trending.iter().copied().collect();
+    let trend_of: FxHashMap<ItemIdx, f64> = trending.iter().copied().collect();
     let mut ranked: Vec<(ItemIdx, f64)> = scores
         .into_iter()
         .map(|(i, s)| {
@@ -234,8 +264,7 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
     ranked.truncate(k);
     if ranked.len() < k {
         let have: FxHashSet<ItemIdx> = ranked.iter().map(|r| r.0).collect();
-        let fill = state
-            .trending
+        let fill = trending
             .iter()
             .filter(|(i, _)| !exclude.contains(i) && !have.contains(i))
             .map(|&(i, v)| (i, tw * v / max_trend.max(f64::MIN_POSITIVE)))

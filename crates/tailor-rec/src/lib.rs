@@ -17,7 +17,10 @@ pub mod registry;
 pub mod serving;
 pub mod training;
 
-pub use cooc::{recommend, RecConfig, RecItem, RecRequest, RecResponse, UserInputs, MODEL_NAME};
+pub use cooc::{
+    recommend, trending_from_row, RecConfig, RecItem, RecRequest, RecResponse, UserInputs,
+    MODEL_NAME, TRENDING_FEATURE,
+};
 pub use error::{Error, Result};
 
 /// Sizes the thread pool that training and evaluation run on (call once, early; later calls

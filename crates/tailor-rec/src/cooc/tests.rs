@@ -93,6 +93,7 @@ fn user_gets_co_viewed_items_of_their_category() {
             user: Some(&user),
             item: None,
             k: Some(3),
+            trending: None,
         },
     )
     .expect("rec");
@@ -118,6 +119,7 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
             user: Some(&buyer),
             item: None,
             k: Some(10),
+            trending: None,
         },
     )
     .expect("rec");
@@ -128,11 +130,13 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
             user: Some(&UserInputs::default()),
             item: None,
             k: Some(2),
+            trending: None,
         },
         RecRequest {
             user: None,
             item: Some("no-such-item"),
             k: Some(2),
+            trending: None,
         },
         RecRequest::default(),
     ] {
@@ -149,6 +153,7 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
             user: None,
             item: Some("h2"),
             k: Some(2),
+            trending: None,
         },
     )
     .expect("rec");
@@ -177,4 +182,27 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
         }
     )
     .is_err());
+}
+
+#[test]
+fn trending_from_the_feature_row_replaces_the_live_list() {
+    let shop = shop();
+    let cfg = RecConfig::default();
+    let from_features = vec![
+        ("s3".to_owned(), 5.0),
+        ("unknown".to_owned(), 4.0),
+        ("s1".to_owned(), 1.0),
+    ];
+    let r = recommend(
+        &shop.state,
+        &cfg,
+        &RecRequest {
+            k: Some(2),
+            trending: Some(&from_features),
+            ..Default::default()
+        },
+    )
+    .expect("rec");
+    let ids: Vec<&str> = r.items.iter().map(|i| i.item_id.as_str()).collect();
+    assert_eq!(ids, vec!["s3", "s1"], "{r:?}");
 }

@@ -4,8 +4,9 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tailor_features::engine::GLOBAL_ID;
 use tailor_rec::serving::{merge, ServeRequest};
-use tailor_rec::{recommend, RecRequest, UserInputs};
+use tailor_rec::{recommend, trending_from_row, RecRequest, UserInputs};
 
 use crate::error::ApiError;
 use crate::state::App;
@@ -70,10 +71,17 @@ async fn recommendations(
             .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
             .map(|row| UserInputs::from_row(&row)),
     };
+    // Trending counts come from the global feature row (`global_trending_items`).
+    let trending = app
+        .features
+        .read("global", GLOBAL_ID)
+        .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
+        .and_then(|row| trending_from_row(&row));
     let req = RecRequest {
         user: user.as_ref(),
         item: nonempty(&q.item_id),
         k,
+        trending: trending.as_deref(),
     };
     let mut resp = {
         let state = app.live.read();
