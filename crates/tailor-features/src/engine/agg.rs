@@ -92,6 +92,16 @@ pub(crate) enum RVal {
     Str(String),
 }
 
+impl Val {
+    /// A cheap read of the value (prefetching).
+    pub(crate) fn tag(&self) -> u64 {
+        match self {
+            Val::Num(b) => *b,
+            Val::Sym(s) => u64::from(*s),
+        }
+    }
+}
+
 pub(crate) fn num_bits(x: f64) -> u64 {
     if x == 0.0 {
         0
@@ -141,7 +151,9 @@ pub(crate) enum Partial<V> {
     Sum(f64),
     Min(f64),
     Max(f64),
-    Last(Stamp, V),
+    /// The value is boxed (`last` is rare) so that every partial fits in 32 bytes; serde
+    /// sees through the box, so the encoding is that of `Last(Stamp, V)`.
+    Last(Stamp, Box<V>),
     /// Oldest first; a deque so a full list takes a new value in O(1).
     LastN(VecDeque<(Stamp, V)>),
     Distinct(Vec<u64>),
@@ -150,6 +162,15 @@ pub(crate) enum Partial<V> {
         at_ms: i64,
     },
     Group(Vec<(V, Partial<V>)>),
+}
+
+/// Makes room for one more element growing by a quarter (at least 4) instead of doubling:
+/// partials are long-lived and many, and most of them stop growing at a modest size, so
+/// doubling would leave up to half of each allocation unused.
+pub(crate) fn reserve_one<T>(v: &mut Vec<T>) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.capacity() / 4).max(4));
+    }
 }
 
 fn decay(dt_ms: i64, half_life_ms: f64) -> f64 {
@@ -184,7 +205,7 @@ impl<V: Clone + Ord> Partial<V> {
             Agg::Sum => Partial::Sum(u.num),
             Agg::Min => Partial::Min(u.num),
             Agg::Max => Partial::Max(u.num),
-            Agg::Last => Partial::Last(u.stamp, u.val.clone()),
+            Agg::Last => Partial::Last(u.stamp, Box::new(u.val.clone())),
             Agg::LastN { .. } => Partial::LastN(VecDeque::from([(u.stamp, u.val.clone())])),
             Agg::DistinctCount => Partial::Distinct(vec![u.hash]),
             Agg::DecayedSum { .. } => Partial::Decayed {
@@ -206,6 +227,7 @@ impl<V: Clone + Ord> Partial<V> {
         match entries.binary_search_by(|e| e.0.cmp(k)) {
             Ok(i) => entries[i].1.add_leaf(agg, u),
             Err(i) => {
+                reserve_one(entries);
                 entries.insert(i, (k.clone(), Self::leaf(agg, u)));
                 if entries.len() > GROUP_KEPT {
                     prune(entries, agg, GROUP_KEYS);
@@ -220,9 +242,9 @@ impl<V: Clone + Ord> Partial<V> {
             (Partial::Sum(s), _) => *s += u.num,
             (Partial::Min(m), _) => *m = m.min(u.num),
             (Partial::Max(m), _) => *m = m.max(u.num),
-            (Partial::Last(s, v), _) if (u.stamp, &u.val) > (*s, &*v) => {
+            (Partial::Last(s, v), _) if (u.stamp, &u.val) > (*s, &**v) => {
                 *s = u.stamp;
-                *v = u.val.clone();
+                **v = u.val.clone();
             }
             (Partial::LastN(list), Agg::LastN { n, distinct }) => {
                 last_n_insert(list, *n, *distinct, u.stamp, &u.val);
@@ -255,7 +277,7 @@ impl<V: Clone + Ord> Partial<V> {
             (Partial::Sum(a), Partial::Sum(b)) => *a += b,
             (Partial::Min(a), Partial::Min(b)) => *a = a.min(b),
             (Partial::Max(a), Partial::Max(b)) => *a = a.max(b),
-            (Partial::Last(sa, va), Partial::Last(sb, vb)) if (sb, &vb) > (*sa, &*va) => {
+            (Partial::Last(sa, va), Partial::Last(sb, vb)) if (sb, &*vb) > (*sa, &**va) => {
                 *sa = sb;
                 *va = vb;
             }
@@ -312,7 +334,7 @@ impl<V: Clone + Ord> Partial<V> {
             Partial::Sum(s) => Partial::Sum(*s),
             Partial::Min(m) => Partial::Min(*m),
             Partial::Max(m) => Partial::Max(*m),
-            Partial::Last(s, v) => Partial::Last(*s, f(v)),
+            Partial::Last(s, v) => Partial::Last(*s, Box::new(f(v))),
             Partial::LastN(list) => {
                 let mut out: Vec<(Stamp, W)> = list.iter().map(|(s, v)| (*s, f(v))).collect();
                 out.sort();
@@ -381,15 +403,6 @@ impl<V: Clone + Ord> Partial<V> {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// A cheap read of the partial (prefetching).
-    pub(crate) fn approx_tag(&self) -> u64 {
-        match self {
-            Partial::Count(c) => *c,
-            Partial::Decayed { at_ms, .. } => *at_ms as u64,
-            _ => 1,
         }
     }
 

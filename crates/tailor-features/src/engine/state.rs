@@ -12,6 +12,7 @@ use super::entity::{EntityMut, KindStore};
 use super::filter::kind_index;
 use super::input::FeatureEvent;
 use super::intern::{Interner, Sym};
+use super::prefetch::{EventHints, Hints};
 use super::update::{property_id, touch, update, EventCx};
 use super::value::{EntityKey, EntityKind, GLOBAL_ID};
 use super::window::sliding;
@@ -58,6 +59,8 @@ pub struct PartitionState {
     pub(crate) last_sweep: i64,
     /// Interner size after the last compaction.
     pub(crate) compacted_len: u64,
+    /// Compactions so far (symbols looked up before one are stale; not state).
+    pub(crate) compactions: u64,
     pub(crate) interner: Interner,
     /// Parallel to the feature set's kinds.
     pub(crate) kinds: Vec<KindStore>,
@@ -71,6 +74,8 @@ pub struct PartitionState {
     cat_syms: Vec<Option<Sym>>,
     bucket_pos: Vec<(i64, i64)>,
     id_buf: String,
+    /// Scratch of [`PartitionState::apply_batch`]'s warm-up pass.
+    pub(crate) hints: Hints,
 }
 
 impl PartitionState {
@@ -85,6 +90,7 @@ impl PartitionState {
             late_events: 0,
             last_sweep: i64::MIN,
             compacted_len: 0,
+            compactions: 0,
             interner: Interner::default(),
             kinds,
             touched: Vec::new(),
@@ -94,6 +100,7 @@ impl PartitionState {
             cat_syms: Vec::new(),
             bucket_pos: Vec::new(),
             id_buf: String::new(),
+            hints: Hints::default(),
         }
     }
 
@@ -128,6 +135,17 @@ impl PartitionState {
 
     /// Applies the event read at `offset`.
     pub fn apply(&mut self, offset: u64, ev: &FeatureEvent) -> ApplyOutcome {
+        self.apply_hinted(offset, ev, None)
+    }
+
+    /// [`PartitionState::apply`], with the symbols of the event's strings when they were
+    /// looked up already (valid only if the interner was not compacted since).
+    pub(crate) fn apply_hinted(
+        &mut self,
+        offset: u64,
+        ev: &FeatureEvent,
+        hint: Option<EventHints<'_>>,
+    ) -> ApplyOutcome {
         self.next_offset = offset.saturating_add(1);
         self.events += 1;
         let t = ev.event_time_ms;
@@ -139,7 +157,7 @@ impl PartitionState {
             };
         }
         self.max_ms = self.max_ms.max(t);
-        let touched = self.apply_fresh(offset, ev);
+        let touched = self.apply_fresh(offset, ev, hint);
         let interval = (self.set.ttl_ms / 16).max(1_000);
         let period = self.max_ms.div_euclid(interval);
         if period > self.last_sweep {
@@ -152,7 +170,7 @@ impl PartitionState {
         }
     }
 
-    fn apply_fresh(&mut self, offset: u64, ev: &FeatureEvent) -> u32 {
+    fn apply_fresh(&mut self, offset: u64, ev: &FeatureEvent, hint: Option<EventHints<'_>>) -> u32 {
         let PartitionState {
             set,
             partition,
@@ -178,15 +196,22 @@ impl PartitionState {
         );
         item_syms.clear();
         cat_syms.clear();
+        let inter_hint = |i: usize| hint.and_then(|h| h.inters.get(i)).copied();
         if set.needs_item_syms {
-            item_syms.extend(ev.interactions.iter().map(|i| interner.intern(&i.item_id)));
+            item_syms.extend(ev.interactions.iter().enumerate().map(|(i, it)| {
+                inter_hint(i)
+                    .and_then(|h| h.0)
+                    .unwrap_or_else(|| interner.intern(&it.item_id))
+            }));
         }
         if set.needs_category_syms {
-            cat_syms.extend(ev.interactions.iter().map(|i| {
-                i.category
-                    .as_deref()
-                    .filter(|c| !c.is_empty())
-                    .map(|c| interner.intern(c))
+            cat_syms.extend(ev.interactions.iter().enumerate().map(|(i, it)| {
+                let c = it.category.as_deref().filter(|c| !c.is_empty())?;
+                Some(
+                    inter_hint(i)
+                        .and_then(|h| h.1)
+                        .unwrap_or_else(|| interner.intern(c)),
+                )
             }));
         }
         let props = ev.properties.as_ref();
@@ -244,10 +269,13 @@ impl PartitionState {
                     if id.is_empty() {
                         continue;
                     }
-                    let sym = match (kind, *global_sym) {
-                        (EntityKind::Global, Some(sym)) => sym,
-                        _ => interner.intern(id),
+                    let known = match kind {
+                        EntityKind::Global => *global_sym,
+                        EntityKind::User => hint.and_then(|h| h.actor),
+                        EntityKind::AnonymousId => hint.and_then(|h| h.anon),
+                        _ => None,
                     };
+                    let sym = known.unwrap_or_else(|| interner.intern(id));
                     if *kind == EntityKind::Global {
                         *global_sym = Some(sym);
                     }
@@ -323,6 +351,7 @@ impl PartitionState {
         });
         self.global_sym = self.global_sym.map(new).filter(|s| *s != Sym::MAX);
         self.compacted_len = self.interner.len() as u64;
+        self.compactions += 1;
     }
 
     /// The entities touched since the last call (each once).

@@ -354,3 +354,53 @@ fn batches_apply_exactly_like_single_events() {
     assert_eq!(one.encode_partition(0), batched.encode_partition(0));
     assert_eq!(one.take_touched(), batched.take_touched());
 }
+
+#[test]
+fn batches_apply_exactly_like_single_events_across_compactions() {
+    // The warm-up pass looks symbols up for a whole chunk; a compaction in the middle of a
+    // chunk renumbers them, and the rest of the chunk must not use the stale ones.
+    let cfg = FeaturesConfig {
+        entity_ttl_secs: 3_600,
+        ..FeaturesConfig::default()
+    };
+    let mut events: Vec<FeatureEvent> = (0..4_000)
+        .map(|i| view(&format!("a{i}"), &format!("Q{i}"), T0))
+        .collect();
+    // Users, items and categories interned before the a-users expire; once they have,
+    // new items grow the interner until it compacts, renumbering the survivors.
+    events.extend((0..1_000i64).map(|i| {
+        let item = format!("P{}", i % 7);
+        let mut e = view(&format!("b{}", i % 10), &item, T0 + 30 * MIN + i * 10_000);
+        e.interactions[0].category = Some(format!("c{}", i % 3));
+        if i >= 400 {
+            let mut new = e.interactions[0].clone();
+            new.item_id = format!("R{i}");
+            e.interactions.push(new);
+        }
+        e
+    }));
+    let mut one = FeatureEngine::new(&cfg, 1).expect("engine");
+    let mut batched = FeatureEngine::new(&cfg, 1).expect("engine");
+    let mut single_outcomes = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        single_outcomes.push(one.apply(0, i as u64, e));
+    }
+    let batch: Vec<(u64, &FeatureEvent)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as u64, e))
+        .collect();
+    let mut outcomes = Vec::new();
+    for part in batch.chunks(500) {
+        batched.apply_batch(0, part, &mut outcomes);
+    }
+    assert!(batched.partitions()[0].compactions > 0, "a compaction ran");
+    let interned = batched.partitions()[0].interner.len();
+    assert!(interned < 1_000, "dead strings dropped: {interned} left");
+    assert_eq!(outcomes, single_outcomes);
+    assert_eq!(one.encode_partition(0), batched.encode_partition(0));
+    assert_eq!(
+        batched.read(&EntityKind::User, "b9"),
+        one.read(&EntityKind::User, "b9")
+    );
+}

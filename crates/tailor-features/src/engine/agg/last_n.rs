@@ -31,8 +31,9 @@ pub(super) fn last_n_insert<V: Clone + Ord>(
             }
         }
     } else if list.len() == list.capacity() {
-        // Grow geometrically, but never past n: lists are long-lived and many.
-        let more = list.capacity().max(4).min(n - list.len());
+        // Grow by a quarter (as group entries do), never past n: lists are long-lived and
+        // many.
+        let more = (list.capacity() / 4).max(4).min(n - list.len());
         list.reserve_exact(more);
     }
     match list.back() {

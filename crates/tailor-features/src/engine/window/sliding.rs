@@ -18,7 +18,7 @@
 //! it is dropped when its entity is next updated, and an update falling into such a bucket
 //! (an out-of-order event within lateness) is ignored.
 
-use crate::engine::agg::{Agg, Partial, Update, Val};
+use crate::engine::agg::{reserve_one, Agg, Partial, Update, Val};
 
 /// Most buckets one sliding window may have.
 pub const MAX_BUCKETS: i64 = 400;
@@ -87,7 +87,10 @@ pub(crate) fn update(
         Some(last) if last.0 == start => last.1.add(agg, key, u),
         _ => match buckets.binary_search_by_key(&start, |b| b.0) {
             Ok(i) => buckets[i].1.add(agg, key, u),
-            Err(i) => buckets.insert(i, (start, Partial::new(agg, key, u))),
+            Err(i) => {
+                reserve_one(buckets);
+                buckets.insert(i, (start, Partial::new(agg, key, u)));
+            }
         },
     }
 }
