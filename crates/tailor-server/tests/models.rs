@@ -60,8 +60,25 @@ async fn model_of(s: &TestServer, query: &str) -> String {
 #[tokio::test]
 async fn admin_train_serves_the_new_version() {
     let (_dir, s) = loaded(None).await;
-    // No model yet: the live model answers alone.
+    // No model yet: the live model answers alone, unknown users with the trending counts of
+    // the global feature row (hats: 30 shoppers × 3 hats × 2 views; shoes: 30 × 4 × 1).
     assert_eq!(model_of(&s, "user_id=s1").await, "cooc-trending-v1");
+    let (_, global) = s.get("/v1/features/global/global").await;
+    let trending = global["values"]["global_trending_items"]
+        .as_object()
+        .expect("trending counts")
+        .clone();
+    assert_eq!(trending.len(), 7, "{global}");
+    let (_, recs) = s.get("/v1/recommendations?user_id=nobody&k=3").await;
+    assert_eq!(recs["strategy"], "trending", "{recs}");
+    let mut top: Vec<&str> = recs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["item_id"].as_str().expect("id"))
+        .collect();
+    top.sort_unstable();
+    assert_eq!(top, vec!["hat-1", "hat-2", "hat-3"], "{recs}");
     let (_, m) = s.get("/v1/models").await;
     assert_eq!(m["serving"], Value::Null, "{m}");
 

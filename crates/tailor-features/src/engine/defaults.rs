@@ -13,6 +13,7 @@
 //! | `user_session_length` | user | events in the current session |
 //! | `user_session_items` | user | last 50 distinct item ids of the current session (no impressions) |
 //! | `global_events_1h` | global | events, 1h |
+//! | `global_trending_items` | global | decayed sum per item id, half-life 1d, weights as the affinity: the trending counts recommendations use (top 50 shown) |
 
 use std::collections::BTreeMap;
 
@@ -82,19 +83,28 @@ pub fn default_definitions() -> Vec<FeatureDef> {
     };
     out.push(last_items("user_last_items", &INTENT, "lifetime"));
     out.push(last_items("user_last_purchases", &["purchase"], "lifetime"));
-    out.push(FeatureDef {
-        half_life: Some("7d".into()),
-        group_by: Some("category".into()),
-        weights: Some(BTreeMap::from([
+    let intent_weights = || {
+        Some(BTreeMap::from([
             ("view".into(), 1.0),
             ("click".into(), 2.0),
             ("add_to_cart".into(), 4.0),
             ("purchase".into(), 8.0),
-        ])),
+        ]))
+    };
+    out.push(FeatureDef {
+        half_life: Some("7d".into()),
+        group_by: Some("category".into()),
+        weights: intent_weights(),
         ..def("user_category_affinity", "user", "decayed_sum", "lifetime")
     });
     out.push(def("user_session_length", "user", "count", "session"));
     out.push(last_items("user_session_items", &INTENT, "session"));
     out.push(def("global_events_1h", "global", "count", "1h"));
+    out.push(FeatureDef {
+        half_life: Some("1d".into()),
+        group_by: Some("item_id".into()),
+        weights: intent_weights(),
+        ..def("global_trending_items", "global", "decayed_sum", "lifetime")
+    });
     out
 }
