@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::{Trained, Vocab};
 use crate::data::Interactions;
-use crate::model::{Blend, BlendParams, Model, ModelSpec};
+use crate::eval::{evaluate_fitted, Protocol};
+use crate::model::{Blend, BlendParams, Fitted, Model, ModelSpec};
+use crate::registry::OfflineMetrics;
 use crate::{Error, Result};
 
 /// How much of the blend a training run refits.
@@ -142,6 +144,34 @@ pub fn fit_blend(
         train_secs: t.elapsed().as_secs_f64(),
         mode,
     })
+}
+
+/// Offline metrics of `params` on a temporal hold-out of `data` (each user's last
+/// interactions held out, the full catalog ranked): fits a separate blend on the rest.
+/// `on_part` is called before each part's fit.
+pub fn holdout_metrics(
+    data: &Interactions,
+    params: &BlendParams,
+    on_part: &mut dyn FnMut(&str),
+) -> Result<OfflineMetrics> {
+    let protocol = Protocol::temporal();
+    let split = protocol.split(data)?;
+    let out = fit_blend(&split.train, params, TrainMode::Full, None, on_part)?;
+    let fitted = Fitted {
+        model: out.trained.model,
+        train_secs: out.train_secs,
+    };
+    let report = evaluate_fitted(&[fitted], &split);
+    if report.cases == 0 {
+        return Err(Error::Empty(
+            "hold-out cases (no user's last item was seen in training)",
+        ));
+    }
+    Ok(OfflineMetrics::from_report(
+        &protocol,
+        report.cases,
+        &report.models[0],
+    ))
 }
 
 /// The registry kind of a trained model (as [`crate::registry::kind_of`] names specs).

@@ -15,7 +15,7 @@ use tailor_log::Log;
 use tailor_rec::model::{BlendParams, ModelSpec};
 use tailor_rec::registry::{kind_of, DataRange, ModelMeta, OfflineMetrics, Registry};
 use tailor_rec::serving::ServedModel;
-use tailor_rec::training::{fit_blend, PartReport, TrainMode};
+use tailor_rec::training::{fit_blend, holdout_metrics, PartReport, TrainMode};
 
 use crate::config::ModelsConfig;
 use crate::models::{read_interactions, ModelSlot};
@@ -63,6 +63,8 @@ pub struct TrainSpec<'a> {
     pub threads: usize,
     /// Offline metrics to store with the version (`tailor train --holdout-eval`).
     pub metrics: Option<OfflineMetrics>,
+    /// Compute them here on a temporal hold-out when `metrics` is not given (a second fit).
+    pub evaluate: bool,
     /// Versions to keep when pruning (0: no pruning).
     pub keep_versions: usize,
     /// Fewer interactions than this: [`Error::NothingToTrain`], nothing saved.
@@ -120,6 +122,21 @@ pub fn train(
         },
     )
     .map_err(rec)?;
+    let metrics = match spec.metrics {
+        Some(m) => Some(m),
+        None if spec.evaluate => {
+            progress("evaluating on a hold-out", n, n);
+            match holdout_metrics(&data, &params, &mut |_| {}) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    // Too little data for a hold-out is not a reason to keep the old model.
+                    tracing::info!(error = %e, "no offline metrics for this version");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let params = ModelSpec::Blend(params);
     let meta = ModelMeta {
         name: spec.name.to_owned(),
@@ -127,7 +144,7 @@ pub fn train(
         kind: kind_of(&params).into(),
         params,
         data: DataRange::of(&data),
-        metrics: spec.metrics,
+        metrics,
         train_secs: out.train_secs,
         trained_at_ms: now_ms(),
     };
@@ -317,6 +334,8 @@ impl Trainer {
                 base: base.as_deref(),
                 threads: self.cfg.threads,
                 metrics: None,
+                // Full runs (nightly, or asked for) measure the version on a hold-out.
+                evaluate: mode == TrainMode::Full,
                 keep_versions: self.cfg.keep_versions,
                 min_interactions: if scheduled {
                     self.cfg.min_interactions

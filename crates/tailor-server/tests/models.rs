@@ -112,6 +112,26 @@ async fn admin_train_serves_the_new_version() {
     assert_eq!(status, 400, "{e}");
     assert!(e["message"].as_str().expect("msg").contains("mood"), "{e}");
 
+    // Ten more shoppers whose last item others saw before: hold-out cases for the metrics.
+    let more: Vec<Value> = (0..10)
+        .flat_map(|u| {
+            ["hat-3", "shoe-1"]
+                .into_iter()
+                .enumerate()
+                .map(move |(i, item)| {
+                    track(
+                        &format!("m{u}"),
+                        "Product Viewed",
+                        json!({"product_id": item}),
+                        &format!("m{u}-{i}"),
+                        &ts(34 + i as u32),
+                    )
+                })
+        })
+        .collect();
+    s.post("/v1/batch", json!({"batch": more})).await;
+    s.wait_processed().await;
+
     // Training answers once the new version serves.
     let (status, job) = admin_post(&s, "/v1/admin/train", None, Some(KEY)).await;
     assert_eq!(status, 200, "{job}");
@@ -119,6 +139,15 @@ async fn admin_train_serves_the_new_version() {
     assert_eq!(job["report"]["meta"]["version"], 1, "{job}");
     assert_eq!(job["serving_version"], 1, "{job}");
     assert_eq!(job["report"]["meta"]["data"]["items"], 7, "{job}");
+    // A full run stores offline metrics measured on a temporal hold-out.
+    let metrics = &job["report"]["meta"]["metrics"];
+    assert!(metrics["cases"].as_u64().is_some_and(|n| n > 0), "{job}");
+    assert!(
+        metrics["metrics"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|p| p[0] == "HR@10")),
+        "{job}"
+    );
     let model = model_of(&s, "user_id=s1").await;
     assert!(model.starts_with("default@v1+"), "{model}");
 

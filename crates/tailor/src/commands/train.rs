@@ -8,11 +8,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use tailor_log::EmbeddedLog;
-use tailor_rec::eval::{evaluate_fitted, Protocol};
-use tailor_rec::model::{BlendParams, Fitted};
+use tailor_rec::model::BlendParams;
 use tailor_rec::registry::{OfflineMetrics, Registry};
 use tailor_rec::serving::ServedModel;
-use tailor_rec::training::{fit_blend, TrainMode};
+use tailor_rec::training::{holdout_metrics, TrainMode};
 use tailor_server::models::read_interactions;
 use tailor_server::training::{train, TrainSpec};
 use tailor_server::EVENTS_TOPIC;
@@ -97,6 +96,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             base: base.as_ref(),
             threads: args.threads,
             metrics,
+            evaluate: false,
             keep_versions: 0,
             min_interactions: 1,
         },
@@ -179,29 +179,15 @@ fn holdout(log: &EmbeddedLog, params: BlendParams) -> Result<OfflineMetrics> {
         pb.set_position(d);
     })?;
     pb.finish_and_clear();
-    let protocol = Protocol::temporal();
-    let split = protocol
-        .split(&data)
-        .context("--holdout-eval: cannot make a temporal hold-out of these events")?;
-    let pb = bar(params.parts.len() as u64, "hold-out: training");
-    let out = fit_blend(&split.train, &params, TrainMode::Full, None, &mut |name| {
+    let pb = bar(
+        params.parts.len() as u64,
+        "hold-out: training and evaluating",
+    );
+    let m = holdout_metrics(&data, &params, &mut |name| {
         pb.set_message(name.to_owned());
         pb.inc(1);
-    })?;
+    })
+    .context("--holdout-eval: cannot make a temporal hold-out of these events")?;
     pb.finish_and_clear();
-    let pb = bar(
-        0,
-        &format!("hold-out: evaluating {} cases", split.cases.len()),
-    );
-    let fitted = Fitted {
-        model: out.trained.model,
-        train_secs: out.train_secs,
-    };
-    let report = evaluate_fitted(&[fitted], &split);
-    pb.finish_and_clear();
-    Ok(OfflineMetrics::from_report(
-        &protocol,
-        report.cases,
-        &report.models[0],
-    ))
+    Ok(m)
 }
