@@ -213,6 +213,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         features,
         feature_set,
         warehouse,
+        trending: parking_lot::Mutex::new(None),
         models: slot,
         trainer,
         prometheus,

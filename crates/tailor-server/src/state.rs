@@ -31,6 +31,9 @@ pub struct AppState {
     pub feature_set: Arc<tailor_features::FeatureSet>,
     /// SQL over the lake.
     pub warehouse: Arc<tailor_lake::Warehouse>,
+    /// Trending counts last read from the global feature row, and when (see
+    /// `routes::recommend`).
+    pub trending: parking_lot::Mutex<Option<TrendingCache>>,
     /// The served registry model (swapped on promotion).
     pub models: Arc<crate::models::ModelSlot>,
     /// Training jobs (admin API and schedule).
@@ -40,3 +43,9 @@ pub struct AppState {
 }
 
 pub type App = Arc<AppState>;
+
+/// Trending items with their counts, best first.
+pub type Trending = Arc<Vec<(String, f64)>>;
+
+/// When the trending counts were read, and what they were.
+pub type TrendingCache = (std::time::Instant, Option<Trending>);

@@ -1,5 +1,8 @@
 //! `GET /v1/recommendations?user_id=U|anonymous_id=A|item_id=I&k=10`.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -9,7 +12,7 @@ use tailor_rec::serving::{merge, ServeRequest};
 use tailor_rec::{recommend, trending_from_row, RecRequest, UserInputs};
 
 use crate::error::ApiError;
-use crate::state::App;
+use crate::state::{App, Trending};
 
 #[derive(Debug, Deserialize)]
 pub struct RecQuery {
@@ -50,6 +53,29 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// How long one read of the trending counts serves requests.
+const TRENDING_TTL: Duration = Duration::from_millis(250);
+
+/// The trending counts of the global feature row (`global_trending_items`), read at most once
+/// per [`TRENDING_TTL`]: the row merges every partition's state, and its order hardly moves
+/// within a fraction of a second.
+fn trending(app: &App) -> Result<Option<Trending>, ApiError> {
+    let mut cached = app.trending.lock();
+    if let Some((at, list)) = &*cached {
+        if at.elapsed() < TRENDING_TTL {
+            return Ok(list.clone());
+        }
+    }
+    let list = app
+        .features
+        .read("global", GLOBAL_ID)
+        .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
+        .and_then(|row| trending_from_row(&row))
+        .map(Arc::new);
+    *cached = Some((Instant::now(), list.clone()));
+    Ok(list)
+}
+
 async fn recommendations(
     State(app): State<App>,
     query: Result<Query<RecQuery>, axum::extract::rejection::QueryRejection>,
@@ -71,17 +97,12 @@ async fn recommendations(
             .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
             .map(|row| UserInputs::from_row(&row)),
     };
-    // Trending counts come from the global feature row (`global_trending_items`).
-    let trending = app
-        .features
-        .read("global", GLOBAL_ID)
-        .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
-        .and_then(|row| trending_from_row(&row));
+    let trending = trending(&app)?;
     let req = RecRequest {
         user: user.as_ref(),
         item: nonempty(&q.item_id),
         k,
-        trending: trending.as_deref(),
+        trending: trending.as_deref().map(Vec::as_slice),
     };
     let mut resp = {
         let state = app.live.read();
