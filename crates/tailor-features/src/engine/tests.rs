@@ -332,24 +332,37 @@ fn touched_entities_materialize() {
     assert!(rows.iter().all(|r| r.as_of_ms == T0 + 1));
 }
 
-#[test]
-fn batches_apply_exactly_like_single_events() {
-    let events = bench::synthetic_events(5_000, 300, 500, 3);
-    let mut one = engine();
-    let mut batched = engine();
-    let mut single_outcomes = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        single_outcomes.push(one.apply(0, i as u64, e));
-    }
+/// Applies `events` one by one to `one` and in chunks of `chunk` to `batched`; returns the
+/// outcomes of both.
+fn apply_both(
+    one: &mut FeatureEngine,
+    batched: &mut FeatureEngine,
+    events: &[FeatureEvent],
+    chunk: usize,
+) -> (Vec<ApplyOutcome>, Vec<ApplyOutcome>) {
+    let single: Vec<ApplyOutcome> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| one.apply(0, i as u64, e))
+        .collect();
     let batch: Vec<(u64, &FeatureEvent)> = events
         .iter()
         .enumerate()
         .map(|(i, e)| (i as u64, e))
         .collect();
     let mut outcomes = Vec::new();
-    for part in batch.chunks(777) {
+    for part in batch.chunks(chunk) {
         batched.apply_batch(0, part, &mut outcomes);
     }
+    (single, outcomes)
+}
+
+#[test]
+fn batches_apply_exactly_like_single_events() {
+    let events = bench::synthetic_events(5_000, 300, 500, 3);
+    let mut one = engine();
+    let mut batched = engine();
+    let (single_outcomes, outcomes) = apply_both(&mut one, &mut batched, &events, 777);
     assert_eq!(outcomes, single_outcomes);
     assert_eq!(one.encode_partition(0), batched.encode_partition(0));
     assert_eq!(one.take_touched(), batched.take_touched());
@@ -381,19 +394,7 @@ fn batches_apply_exactly_like_single_events_across_compactions() {
     }));
     let mut one = FeatureEngine::new(&cfg, 1).expect("engine");
     let mut batched = FeatureEngine::new(&cfg, 1).expect("engine");
-    let mut single_outcomes = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        single_outcomes.push(one.apply(0, i as u64, e));
-    }
-    let batch: Vec<(u64, &FeatureEvent)> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (i as u64, e))
-        .collect();
-    let mut outcomes = Vec::new();
-    for part in batch.chunks(500) {
-        batched.apply_batch(0, part, &mut outcomes);
-    }
+    let (single_outcomes, outcomes) = apply_both(&mut one, &mut batched, &events, 500);
     assert!(batched.partitions()[0].compactions > 0, "a compaction ran");
     let interned = batched.partitions()[0].interner.len();
     assert!(interned < 1_000, "dead strings dropped: {interned} left");
