@@ -18,7 +18,7 @@ pub struct ServedModel {
 }
 
 /// What a recommendation request gives the served model.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct ServeRequest<'a> {
     /// The actor id (user id, else anonymous id) the model may know from training.
     pub actor: Option<&'a str>,
@@ -29,6 +29,8 @@ pub struct ServeRequest<'a> {
     pub k: usize,
     /// Drop items the user interacted with recently.
     pub exclude_seen: bool,
+    /// Only items for which this holds (the catalog's availability), by item id.
+    pub available: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
 }
 
 impl ServedModel {
@@ -98,9 +100,21 @@ impl ServedModel {
                 );
             }
         }
+        let by_id = |i: u32| req.available.is_none_or(|a| a(v.items.name(i)));
         let ranked = match &self.trained.model {
-            Model::Blend(b) => b.recommend_filtered(&ctx, req.k, &exclude, &Filters::default()),
-            m => m.recommend(&ctx, req.k, &exclude),
+            Model::Blend(b) => {
+                let filters = Filters {
+                    available: req.available.is_some().then_some(&by_id as _),
+                    categories: None,
+                };
+                b.recommend_filtered(&ctx, req.k, &exclude, &filters)
+            }
+            m => {
+                let mut list = m.recommend(&ctx, req.k * 2 + 10, &exclude);
+                list.retain(|e| by_id(e.0));
+                list.truncate(req.k);
+                list
+            }
         };
         ranked
             .into_iter()

@@ -3,6 +3,7 @@
 //! processor. [`start`] runs every role in one process.
 
 pub mod body;
+pub mod catalog;
 pub mod config;
 pub mod dedupe;
 mod error;
@@ -96,6 +97,7 @@ pub fn router(app: App) -> Router {
         .merge(routes::dead_letters::router())
         .merge(routes::ops::router())
         .merge(routes::admin::router())
+        .merge(routes::items::router())
         .layer(axum::middleware::from_fn(routes::track_http))
         .layer(DefaultBodyLimit::max(max))
         .with_state(app)
@@ -141,6 +143,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     );
     let remembered = ingest.rebuild_dedupe()?;
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
+    let catalog = Arc::new(catalog::Catalog::open(dyn_log.clone())?);
     let online = tailor_features::online::open(&cfg.online)?;
     let processor = Processor::open(
         dyn_log.clone(),
@@ -214,6 +217,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         feature_set,
         warehouse,
         trending: parking_lot::Mutex::new(None),
+        catalog,
         models: slot,
         trainer,
         prometheus,

@@ -34,6 +34,8 @@ pub struct AppState {
     /// Trending counts last read from the global feature row, and when (see
     /// `routes::recommend`).
     pub trending: parking_lot::Mutex<Option<TrendingCache>>,
+    /// The item catalog (availability for the rules).
+    pub catalog: Arc<crate::catalog::Catalog>,
     /// The served registry model (swapped on promotion).
     pub models: Arc<crate::models::ModelSlot>,
     /// Training jobs (admin API and schedule).

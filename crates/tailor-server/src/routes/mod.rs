@@ -4,6 +4,7 @@ pub mod admin;
 pub mod collector;
 pub mod dead_letters;
 pub mod features;
+pub mod items;
 pub mod ops;
 pub mod recommend;
 pub mod schemas;

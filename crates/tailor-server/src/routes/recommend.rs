@@ -98,28 +98,48 @@ async fn recommendations(
             .map(|row| UserInputs::from_row(&row)),
     };
     let trending = trending(&app)?;
+    let cfg = &app.cfg.recommend;
+    let k = k.unwrap_or(cfg.default_k);
+    if k == 0 || k > cfg.max_k {
+        return Err(ApiError::bad_request(format!(
+            "k must be between 1 and {}, got {k}",
+            cfg.max_k
+        )));
+    }
+    // Items the catalog marks unavailable are dropped after ranking: ask the live model for
+    // spares.
+    let filter = app.catalog.has_unavailable();
+    let catalog = app.catalog.clone();
+    let available = move |id: &str| catalog.is_available(id);
     let req = RecRequest {
         user: user.as_ref(),
         item: nonempty(&q.item_id),
-        k,
+        k: Some(if filter {
+            (2 * k + 10).min(cfg.max_k.max(k))
+        } else {
+            k
+        }),
         trending: trending.as_deref().map(Vec::as_slice),
     };
     let mut resp = {
         let state = app.live.read();
-        recommend(&state, &app.cfg.recommend, &req)
+        recommend(&state, cfg, &req)
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if filter {
+        resp.items.retain(|i| available(&i.item_id));
+    }
+    resp.items.truncate(k);
     // With a trained model serving, its list is merged with the live model's (which counts
     // the stream since the model's training).
     if let Some(served) = app.models.get() {
-        let cfg = &app.cfg.recommend;
-        let k = k.unwrap_or(cfg.default_k);
         let ranked = served.recommend(&ServeRequest {
             actor: nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
             inputs: user.as_ref(),
             item: req.item,
             k,
             exclude_seen: cfg.exclude_seen,
+            available: filter.then_some(&available as &(dyn Fn(&str) -> bool + Sync)),
         });
         if !ranked.is_empty() {
             resp.items = merge(ranked, resp.items, cfg.live_weight, k);

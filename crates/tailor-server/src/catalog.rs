@@ -1,0 +1,256 @@
+//! The item catalog: title, categories, price, availability and custom properties per item,
+//! kept in memory and made durable as changes in the log's `catalog` topic (one partition,
+//! keyed by item id), which is replayed on start. Recommendation rules read it: items marked
+//! unavailable are never recommended; items the catalog does not know are (the catalog is
+//! optional, and events alone introduce items).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tailor_log::{Log, Record};
+
+use crate::training::now_ms;
+use crate::{Error, Result};
+
+pub const CATALOG_TOPIC: &str = "catalog";
+/// Longest item id, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Items per `POST /v1/items`.
+pub const MAX_BATCH: usize = 1000;
+
+/// An item as a client sends it (`PUT /v1/items/{id}`, an entry of `POST /v1/items`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemInput {
+    /// Required in a batch; must match the path in a PUT when given.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub price: Option<f64>,
+    /// Default: available.
+    #[serde(default)]
+    pub available: Option<bool>,
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// An item in the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub categories: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+    pub available: bool,
+    pub properties: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+/// One change as stored in the `catalog` topic.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Change {
+    Put(Item),
+    Delete { id: String },
+}
+
+/// Checks an id from a path or a body; the error names `field`.
+pub fn check_id(id: &str, field: &str) -> std::result::Result<(), String> {
+    if id.trim().is_empty() {
+        return Err(format!("{field}: an item id must not be empty"));
+    }
+    if id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "{field}: an item id is at most {MAX_ID_BYTES} bytes"
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(format!(
+            "{field}: an item id must not contain control characters"
+        ));
+    }
+    Ok(())
+}
+
+impl ItemInput {
+    /// The item, or an error naming the field (`at` prefixes it, e.g. `items[3]`).
+    pub fn into_item(self, path_id: Option<&str>, at: &str) -> std::result::Result<Item, String> {
+        let id = match (path_id, self.id) {
+            (Some(p), Some(b)) if p != b => {
+                return Err(format!(
+                    "{at}id: {b:?} does not match the id in the path ({p:?})"
+                ))
+            }
+            (Some(p), _) => p.to_owned(),
+            (None, Some(b)) => b,
+            (None, None) => return Err(format!("{at}id: required")),
+        };
+        check_id(&id, &format!("{at}id"))?;
+        if let Some(p) = self.price {
+            if !p.is_finite() || p < 0.0 {
+                return Err(format!("{at}price: must be a number >= 0, got {p}"));
+            }
+        }
+        if self
+            .title
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > 1000)
+        {
+            return Err(format!("{at}title: at most 1000 characters"));
+        }
+        if self.categories.len() > 32 {
+            return Err(format!("{at}categories: at most 32"));
+        }
+        if let Some(i) = self
+            .categories
+            .iter()
+            .position(|c| c.is_empty() || c.len() > 256)
+        {
+            return Err(format!("{at}categories[{i}]: 1 to 256 bytes"));
+        }
+        if let Some(c) = &self.created_at {
+            chrono::DateTime::parse_from_rfc3339(c)
+                .map_err(|e| format!("{at}created_at: {c:?} is not an RFC 3339 time ({e})"))?;
+        }
+        Ok(Item {
+            id,
+            title: self.title,
+            categories: self.categories,
+            price: self.price,
+            available: self.available.unwrap_or(true),
+            properties: self.properties,
+            created_at: self.created_at,
+            updated_at_ms: now_ms(),
+        })
+    }
+}
+
+/// The catalog of a server.
+pub struct Catalog {
+    log: Arc<dyn Log>,
+    items: RwLock<FxHashMap<String, Arc<Item>>>,
+    /// Items marked unavailable (rules skip the check when none is).
+    unavailable: AtomicUsize,
+    /// Serializes changes so the log's order is the order applied.
+    write: tokio::sync::Mutex<()>,
+}
+
+impl Catalog {
+    /// Opens the catalog: creates the topic if needed and replays it.
+    pub fn open(log: Arc<dyn Log>) -> Result<Catalog> {
+        log.create_topic(CATALOG_TOPIC, 1)?;
+        let catalog = Catalog {
+            log,
+            items: RwLock::new(FxHashMap::default()),
+            unavailable: AtomicUsize::new(0),
+            write: tokio::sync::Mutex::new(()),
+        };
+        let mut off = catalog.log.start_offset(CATALOG_TOPIC, 0)?;
+        loop {
+            let recs = catalog.log.read(CATALOG_TOPIC, 0, off, 1000)?;
+            let Some(last) = recs.last() else { break };
+            off = last.offset + 1;
+            for r in &recs {
+                match serde_json::from_slice::<Change>(&r.value) {
+                    Ok(c) => catalog.apply(c),
+                    Err(e) => {
+                        tracing::warn!(offset = r.offset, error = %e, "skipping an unreadable catalog change")
+                    }
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    fn apply(&self, change: Change) {
+        let mut items = self.items.write();
+        let (old, unavailable) = match change {
+            Change::Put(item) => {
+                let u = !item.available;
+                (items.insert(item.id.clone(), Arc::new(item)), u)
+            }
+            Change::Delete { id } => (items.remove(&id), false),
+        };
+        // Under the items lock, so the count always matches the map.
+        if old.is_some_and(|o| !o.available) {
+            self.unavailable.fetch_sub(1, Ordering::Relaxed);
+        }
+        if unavailable {
+            self.unavailable.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn append(&self, changes: Vec<Change>) -> Result<()> {
+        let _order = self.write.lock().await;
+        let at = now_ms();
+        let records = changes
+            .iter()
+            .map(|c| {
+                let id = match c {
+                    Change::Put(i) => i.id.as_str(),
+                    Change::Delete { id } => id.as_str(),
+                };
+                let value = serde_json::to_vec(c).map_err(|e| Error::Model(e.to_string()))?;
+                Ok(Record::new(id.to_owned(), value, at))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.log.append(CATALOG_TOPIC, records).await?;
+        for c in changes {
+            self.apply(c);
+        }
+        Ok(())
+    }
+
+    /// Stores items (durably: answered after the log's fsync).
+    pub async fn put(&self, items: Vec<Item>) -> Result<()> {
+        self.append(items.into_iter().map(Change::Put).collect())
+            .await
+    }
+
+    /// Removes an item; `false` when it was not in the catalog.
+    pub async fn delete(&self, id: &str) -> Result<bool> {
+        if !self.items.read().contains_key(id) {
+            return Ok(false);
+        }
+        self.append(vec![Change::Delete { id: id.to_owned() }])
+            .await?;
+        Ok(true)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Item>> {
+        self.items.read().get(id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether any item is marked unavailable.
+    pub fn has_unavailable(&self) -> bool {
+        self.unavailable.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether `id` may be recommended: not marked unavailable (unknown items may).
+    pub fn is_available(&self, id: &str) -> bool {
+        self.items.read().get(id).is_none_or(|i| i.available)
+    }
+}

@@ -1,0 +1,193 @@
+//! The item catalog over HTTP: writes checked field by field and durable across a restart;
+//! items marked unavailable are never recommended, by the live model or a trained one.
+
+mod common;
+
+use common::{config, shop_events, start, TestServer};
+use serde_json::{json, Value};
+
+const KEY: &str = "sk_catalog";
+
+async fn send(
+    s: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    key: bool,
+) -> (u16, Value) {
+    let mut req = s.http.request(method, format!("{}{path}", s.url));
+    if key {
+        req = req.bearer_auth(KEY);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn ids(recs: &Value) -> Vec<String> {
+    recs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["item_id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn items_are_checked_stored_durably_and_filter_recommendations() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.collector.admin_keys = vec![KEY.into()];
+    cfg.models.retrain = false;
+    let s = start(cfg.clone()).await;
+
+    let shoe = json!({"title": "Runner", "categories": ["shoes"], "price": 59.5,
+        "properties": {"brand": "Acme"}, "created_at": "2026-01-01T00:00:00Z"});
+    let (status, e) = send(
+        &s,
+        Method::PUT,
+        "/v1/items/shoe-1",
+        Some(shoe.clone()),
+        false,
+    )
+    .await;
+    assert_eq!(status, 401, "writes need the admin key: {e}");
+    let (status, item) = send(
+        &s,
+        Method::PUT,
+        "/v1/items/shoe-1",
+        Some(shoe.clone()),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201, "{item}");
+    assert_eq!(
+        (item["available"].clone(), item["price"].clone()),
+        (json!(true), json!(59.5))
+    );
+    let (status, _) = send(&s, Method::PUT, "/v1/items/shoe-1", Some(shoe), true).await;
+    assert_eq!(status, 200, "a second PUT replaces");
+
+    // Bad fields are named; nothing of a bad batch is stored.
+    for (body, field) in [
+        (json!({"price": -1}), "price"),
+        (json!({"created_at": "yesterday"}), "created_at"),
+        (json!({"id": "other"}), "id"),
+        (json!({"colour": "red"}), "colour"),
+        (json!({"categories": [""]}), "categories[0]"),
+    ] {
+        let (status, e) = send(&s, Method::PUT, "/v1/items/x", Some(body), true).await;
+        assert_eq!(status, 400, "{e}");
+        assert!(
+            e["message"].as_str().expect("msg").contains(field),
+            "{field}: {e}"
+        );
+    }
+    let (status, e) = send(
+        &s,
+        Method::POST,
+        "/v1/items",
+        Some(json!({"items": [{"id": "ok-1"}, {"title": "no id"}]})),
+        true,
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["message"].as_str().expect("msg").contains("items[1].id"),
+        "{e}"
+    );
+    assert_eq!(
+        send(&s, Method::GET, "/v1/items/ok-1", None, false).await.0,
+        404
+    );
+    let (status, e) = send(
+        &s,
+        Method::POST,
+        "/v1/items",
+        Some(json!({"items": []})),
+        true,
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+
+    // Hats are popular; hat-1 goes out of stock and is never recommended again.
+    let (status, a) = s.post("/v1/batch", json!({"batch": shop_events()})).await;
+    assert_eq!(status, 200, "{a}");
+    s.wait_processed().await;
+    let (_, before) = s.get("/v1/recommendations?user_id=nobody&k=3").await;
+    assert!(ids(&before).contains(&"hat-1".to_owned()), "{before}");
+    let (status, a) = send(
+        &s,
+        Method::POST,
+        "/v1/items",
+        Some(json!({"items": [
+            {"id": "hat-1", "categories": ["hats"], "available": false},
+            {"id": "hat-2", "categories": ["hats"]},
+        ]})),
+        true,
+    )
+    .await;
+    assert_eq!((status, a["stored"].clone()), (200, json!(2)), "{a}");
+    for q in [
+        "user_id=nobody&k=3",
+        "item_id=hat-2&k=5",
+        "user_id=h1&k=5",
+        "anonymous_id=z&k=7",
+    ] {
+        let (status, recs) = s.get(&format!("/v1/recommendations?{q}")).await;
+        assert_eq!(status, 200, "{recs}");
+        assert!(!ids(&recs).contains(&"hat-1".to_owned()), "{q}: {recs}");
+    }
+    let (_, recs) = s.get("/v1/recommendations?user_id=nobody&k=3").await;
+    assert_eq!(ids(&recs).len(), 3, "still k items: {recs}");
+    // The same with a trained model serving.
+    let (status, job) = send(&s, Method::POST, "/v1/admin/train", None, true).await;
+    assert_eq!(status, 200, "{job}");
+    for q in ["user_id=nobody&k=3", "item_id=hat-2&k=5", "user_id=s3&k=6"] {
+        let (_, recs) = s.get(&format!("/v1/recommendations?{q}")).await;
+        assert!(
+            recs["model"]
+                .as_str()
+                .expect("model")
+                .starts_with("default@v1+"),
+            "{recs}"
+        );
+        assert!(!ids(&recs).contains(&"hat-1".to_owned()), "{q}: {recs}");
+    }
+
+    // Durable: a restarted server has the catalog; deleting makes hat-1 recommendable again.
+    s.server.shutdown().await.expect("shutdown");
+    let s = start(cfg).await;
+    let (status, item) = send(&s, Method::GET, "/v1/items/shoe-1", None, false).await;
+    assert_eq!(
+        (status, item["properties"]["brand"].clone()),
+        (200, json!("Acme")),
+        "{item}"
+    );
+    assert_eq!(
+        send(&s, Method::GET, "/v1/items/hat-1", None, false)
+            .await
+            .1["available"],
+        false
+    );
+    assert_eq!(
+        send(&s, Method::DELETE, "/v1/items/hat-1", None, true)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        send(&s, Method::DELETE, "/v1/items/hat-1", None, true)
+            .await
+            .0,
+        404
+    );
+    s.wait_processed().await;
+    let (_, recs) = s.get("/v1/recommendations?user_id=nobody&k=7").await;
+    assert!(ids(&recs).contains(&"hat-1".to_owned()), "{recs}");
+    s.server.shutdown().await.expect("shutdown");
+}
