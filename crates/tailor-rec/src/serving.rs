@@ -31,6 +31,8 @@ pub struct ServeRequest<'a> {
     pub exclude_seen: bool,
     /// Only items for which this holds (the catalog's availability), by item id.
     pub available: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
+    /// Only items of this category (trending then ranks within it).
+    pub category: Option<&'a str>,
 }
 
 impl ServedModel {
@@ -101,17 +103,32 @@ impl ServedModel {
             }
         }
         let by_id = |i: u32| req.available.is_none_or(|a| a(v.items.name(i)));
+        // A category the model does not know: no item of the model qualifies.
+        let categories: Option<FxHashSet<u32>> = req
+            .category
+            .map(|c| v.categories.get(c).into_iter().collect());
+        let mut ctx = ctx;
+        ctx.category = categories.as_ref().and_then(|c| c.iter().next().copied());
+        let in_category = |i: u32| {
+            categories.as_ref().is_none_or(|cs| {
+                v.item_category
+                    .get(i as usize)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|c| cs.contains(&c))
+            })
+        };
         let ranked = match &self.trained.model {
             Model::Blend(b) => {
                 let filters = Filters {
                     available: req.available.is_some().then_some(&by_id as _),
-                    categories: None,
+                    categories: categories.as_ref(),
                 };
                 b.recommend_filtered(&ctx, req.k, &exclude, &filters)
             }
             m => {
                 let mut list = m.recommend(&ctx, req.k * 2 + 10, &exclude);
-                list.retain(|e| by_id(e.0));
+                list.retain(|e| by_id(e.0) && in_category(e.0));
                 list.truncate(req.k);
                 list
             }

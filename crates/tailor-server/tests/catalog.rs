@@ -144,6 +144,31 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
     }
     let (_, recs) = s.get("/v1/recommendations?user_id=nobody&k=3").await;
     assert_eq!(ids(&recs).len(), 3, "still k items: {recs}");
+    // Request options: a category (cold start: trending in it) and excluded ids.
+    let (_, recs) = s
+        .get("/v1/recommendations?user_id=nobody&k=3&category=shoes")
+        .await;
+    let got = ids(&recs);
+    assert!(
+        !got.is_empty() && got.iter().all(|i| i.starts_with("shoe")),
+        "{recs}"
+    );
+    let (_, recs) = s
+        .get("/v1/recommendations?user_id=nobody&k=4&exclude=hat-2,%20hat-3")
+        .await;
+    let got = ids(&recs);
+    assert_eq!(got.len(), 4, "{recs}");
+    assert!(got.iter().all(|i| i.starts_with("shoe")), "{recs}");
+    let many: Vec<String> = (0..201).map(|i| format!("x{i}")).collect();
+    let (status, e) = s
+        .get(&format!("/v1/recommendations?exclude={}", many.join(",")))
+        .await;
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["message"].as_str().expect("msg").contains("exclude"),
+        "{e}"
+    );
+
     // The same with a trained model serving.
     let (status, job) = send(&s, Method::POST, "/v1/admin/train", None, true).await;
     assert_eq!(status, 200, "{job}");

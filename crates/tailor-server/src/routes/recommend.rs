@@ -1,4 +1,4 @@
-//! `GET /v1/recommendations?user_id=U|anonymous_id=A|item_id=I&k=10`.
+//! `GET /v1/recommendations?user_id=U|anonymous_id=A|item_id=I&k=10[&category=C][&exclude=ID,ID]`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +20,14 @@ pub struct RecQuery {
     pub anonymous_id: Option<String>,
     pub item_id: Option<String>,
     pub k: Option<String>,
+    /// Only items of this category.
+    pub category: Option<String>,
+    /// Item ids never to return, comma-separated.
+    pub exclude: Option<String>,
 }
+
+/// Most ids in `exclude`.
+const MAX_EXCLUDE: usize = 200;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RankedItem {
@@ -106,16 +113,42 @@ async fn recommendations(
             cfg.max_k
         )));
     }
-    // Items the catalog marks unavailable are dropped after ranking: ask the live model for
-    // spares.
-    let filter = app.catalog.has_unavailable();
+    let exclude: Vec<&str> = nonempty(&q.exclude)
+        .map(|e| {
+            e.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if exclude.len() > MAX_EXCLUDE {
+        return Err(ApiError::bad_request(format!(
+            "exclude: at most {MAX_EXCLUDE} item ids, got {}",
+            exclude.len()
+        )));
+    }
+    let category = nonempty(&q.category);
+    if category.is_some_and(|c| c.len() > 256) {
+        return Err(ApiError::bad_request("category: at most 256 bytes"));
+    }
+    // Unavailable (catalog), excluded and other-category items are dropped after ranking:
+    // the live model is asked for spares.
+    let filter = app.catalog.has_unavailable() || !exclude.is_empty() || category.is_some();
     let catalog = app.catalog.clone();
-    let available = move |id: &str| catalog.is_available(id);
+    let available = |id: &str| catalog.is_available(id) && !exclude.contains(&id);
+    let in_category = |id: &str, cat: Option<&str>| {
+        category.is_none_or(|c| {
+            cat == Some(c)
+                || catalog
+                    .get(id)
+                    .is_some_and(|i| i.categories.iter().any(|x| x == c))
+        })
+    };
     let req = RecRequest {
         user: user.as_ref(),
         item: nonempty(&q.item_id),
         k: Some(if filter {
-            (2 * k + 10).min(cfg.max_k.max(k))
+            (4 * k + 20).min(cfg.max_k.max(k))
         } else {
             k
         }),
@@ -127,7 +160,8 @@ async fn recommendations(
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if filter {
-        resp.items.retain(|i| available(&i.item_id));
+        resp.items
+            .retain(|i| available(&i.item_id) && in_category(&i.item_id, i.category.as_deref()));
     }
     resp.items.truncate(k);
     // With a trained model serving, its list is merged with the live model's (which counts
@@ -140,6 +174,7 @@ async fn recommendations(
             k,
             exclude_seen: cfg.exclude_seen,
             available: filter.then_some(&available as &(dyn Fn(&str) -> bool + Sync)),
+            category,
         });
         if !ranked.is_empty() {
             resp.items = merge(ranked, resp.items, cfg.live_weight, k);
