@@ -309,3 +309,70 @@ async fn dedupe_survives_restart() {
     );
     s.server.shutdown().await.expect("shutdown");
 }
+
+/// Segment's browser library: short paths, `text/plain` bodies with the write key inside,
+/// CORS preflight and headers for the calling origin.
+#[tokio::test]
+async fn browser_library_paths_and_cors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.collector.write_keys = vec!["wk_browser".into()];
+    let s = start(cfg).await;
+    let origin = "https://shop.example";
+    let resp = s
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/t", s.url))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .expect("preflight");
+    assert_eq!(resp.status(), 204);
+    let h = resp.headers();
+    assert_eq!(h["access-control-allow-origin"], origin);
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .expect("methods")
+        .contains("POST"));
+    assert_eq!(h["access-control-allow-headers"], "content-type");
+
+    let post = |path: &str, body: Value| {
+        s.http
+            .post(format!("{}{path}", s.url))
+            .header("Origin", origin)
+            .header("Content-Type", "text/plain")
+            .body(body.to_string())
+            .send()
+    };
+    let mut t = track(
+        "web-1",
+        "Product Viewed",
+        json!({"product_id": "P1"}),
+        "b-1",
+        "2026-01-15T10:00:00Z",
+    );
+    t["writeKey"] = json!("wk_browser");
+    let resp = post("/v1/t", t.clone()).await.expect("track");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["access-control-allow-origin"], origin);
+    let mut p = json!({"type": "page", "name": "Home", "anonymousId": "anon-7", "messageId": "b-2",
+        "timestamp": "2026-01-15T10:00:01Z", "writeKey": "wk_browser"});
+    assert_eq!(post("/v1/p", p.clone()).await.expect("page").status(), 200);
+    p["messageId"] = json!("b-3");
+    let mut t2 = t.clone();
+    t2["messageId"] = json!("b-4");
+    let resp = post("/v1/b", json!({"batch": [p, t2], "writeKey": "wk_browser"}))
+        .await
+        .expect("batch");
+    assert_eq!(resp.status(), 200);
+    let a: Value = resp.json().await.expect("json");
+    assert_eq!(a["accepted"], 2, "{a}");
+    // A wrong key is refused, still readable by the page.
+    t["writeKey"] = json!("wk_other");
+    t["messageId"] = json!("b-5");
+    let resp = post("/v1/t", t).await.expect("track");
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["access-control-allow-origin"], origin);
+    s.server.shutdown().await.expect("shutdown");
+}
