@@ -49,6 +49,13 @@ enum Command {
     },
     /// Bulk-load a file of events (Segment NDJSON, or CSV with a column mapping or preset).
     Import(Box<commands::import::ImportArgs>),
+    /// The item catalog: `import FILE` (NDJSON or CSV) into the data directory's log.
+    Items {
+        #[command(subcommand)]
+        which: commands::items::ItemsCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Read-only SQL over the Parquet lake (DataFusion).
     Sql(commands::sql::SqlArgs),
     /// Benchmarks: `ingest`, `recommend`, `features` and `lake`.
@@ -126,6 +133,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Log { which, data } => commands::log::run(which, &data),
         Command::Features { which, data } => commands::features::run(which, &data),
         Command::Import(args) => commands::import::run(*args).await,
+        Command::Items { which, data } => commands::items::run(which, &data).await,
         Command::Sql(args) => commands::sql::run(args).await,
         Command::Schema { which, data } => commands::schema::run(which, &data).await,
         Command::Eval(args) => commands::eval::run(args),

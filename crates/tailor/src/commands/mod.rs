@@ -6,6 +6,7 @@ pub mod eval;
 pub mod features;
 pub mod generate;
 pub mod import;
+pub mod items;
 pub mod log;
 pub mod models;
 pub mod schema;

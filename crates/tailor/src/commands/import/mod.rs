@@ -4,7 +4,7 @@
 //! `messageId` unless it carries one, so importing a file twice stores it once; bad lines are
 //! reported by line number and kept in the dead-letter topic.
 
-mod fields;
+pub(crate) mod fields;
 mod mapping;
 mod preset;
 mod sink;
