@@ -23,6 +23,10 @@ pub struct RecConfig {
     /// With a trained model served: the live co-occurrence model's share of each score
     /// (0–1); the trained model has the rest.
     pub live_weight: f64,
+    /// Share of each answer given to catalog items created within `new_item_days` (picked at
+    /// random among the newest), so new items can earn interactions (0: none).
+    pub exploration_share: f64,
+    pub new_item_days: f64,
 }
 
 impl Default for RecConfig {
@@ -34,6 +38,8 @@ impl Default for RecConfig {
             trending_weight: 0.15,
             exclude_seen: true,
             live_weight: 0.25,
+            exploration_share: 0.1,
+            new_item_days: 7.0,
         }
     }
 }
@@ -48,6 +54,12 @@ impl RecConfig {
         }
         if !(0.0..=1.0).contains(&self.live_weight) {
             return Err("recommend.live_weight must be between 0 and 1".into());
+        }
+        if !(0.0..=0.5).contains(&self.exploration_share) {
+            return Err("recommend.exploration_share must be between 0 and 0.5".into());
+        }
+        if !(self.new_item_days > 0.0 && self.new_item_days <= 365.0) {
+            return Err("recommend.new_item_days must be between 0 and 365".into());
         }
         Ok(())
     }

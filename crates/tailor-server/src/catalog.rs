@@ -4,6 +4,7 @@
 //! unavailable are never recommended; items the catalog does not know are (the catalog is
 //! optional, and events alone introduce items).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -67,6 +68,14 @@ pub struct Item {
 enum Change {
     Put(Item),
     Delete { id: String },
+}
+
+/// An item's `created_at` in Unix milliseconds.
+fn created_ms(item: &Item) -> Option<i64> {
+    let c = item.created_at.as_deref()?;
+    chrono::DateTime::parse_from_rfc3339(c)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 /// Checks an id from a path or a body; the error names `field`.
@@ -144,6 +153,8 @@ impl ItemInput {
 pub struct Catalog {
     log: Arc<dyn Log>,
     items: RwLock<FxHashMap<String, Arc<Item>>>,
+    /// (created time, id) of items with a `created_at`: the newest, for exploration.
+    by_created: RwLock<BTreeSet<(i64, String)>>,
     /// Items marked unavailable (rules skip the check when none is).
     unavailable: AtomicUsize,
     /// Serializes changes so the log's order is the order applied.
@@ -157,6 +168,7 @@ impl Catalog {
         let catalog = Catalog {
             log,
             items: RwLock::new(FxHashMap::default()),
+            by_created: RwLock::new(BTreeSet::new()),
             unavailable: AtomicUsize::new(0),
             write: tokio::sync::Mutex::new(()),
         };
@@ -179,20 +191,73 @@ impl Catalog {
 
     fn apply(&self, change: Change) {
         let mut items = self.items.write();
-        let (old, unavailable) = match change {
+        // Under the items lock, so the count and the index always match the map.
+        let mut by_created = self.by_created.write();
+        let (old, new) = match change {
             Change::Put(item) => {
-                let u = !item.available;
-                (items.insert(item.id.clone(), Arc::new(item)), u)
+                let item = Arc::new(item);
+                (items.insert(item.id.clone(), item.clone()), Some(item))
             }
-            Change::Delete { id } => (items.remove(&id), false),
+            Change::Delete { id } => (items.remove(&id), None),
         };
-        // Under the items lock, so the count always matches the map.
-        if old.is_some_and(|o| !o.available) {
-            self.unavailable.fetch_sub(1, Ordering::Relaxed);
+        if let Some(o) = old {
+            if let Some(t) = created_ms(&o) {
+                by_created.remove(&(t, o.id.clone()));
+            }
+            if !o.available {
+                self.unavailable.fetch_sub(1, Ordering::Relaxed);
+            }
         }
-        if unavailable {
-            self.unavailable.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = new {
+            if let Some(t) = created_ms(&n) {
+                by_created.insert((t, n.id.clone()));
+            }
+            if !n.available {
+                self.unavailable.fetch_add(1, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Up to `n` items created at or after `since_ms` that `keep` accepts, drawn from the 100
+    /// newest such items, pseudo-randomly by `seed`.
+    pub fn pick_new(
+        &self,
+        since_ms: i64,
+        n: usize,
+        seed: u64,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Vec<Arc<Item>> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut pool: Vec<Arc<Item>> = {
+            let items = self.items.read();
+            let by_created = self.by_created.read();
+            by_created
+                .range((since_ms, String::new())..)
+                .rev()
+                .filter_map(|(_, id)| items.get(id))
+                .filter(|it| keep(it))
+                .take(100)
+                .cloned()
+                .collect()
+        };
+        // Partial Fisher–Yates with splitmix64.
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let n = n.min(pool.len());
+        for i in 0..n {
+            let j = i + (next() % (pool.len() - i) as u64) as usize;
+            pool.swap(i, j);
+        }
+        pool.truncate(n);
+        pool
     }
 
     async fn append(&self, changes: Vec<Change>) -> Result<()> {

@@ -184,6 +184,31 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
         assert!(!ids(&recs).contains(&"hat-1".to_owned()), "{q}: {recs}");
     }
 
+    // A new catalog item gets the exploration share: one slot of ten, flagged, at the end.
+    let now = chrono::Utc::now().to_rfc3339();
+    let (status, _) = send(
+        &s,
+        Method::PUT,
+        "/v1/items/new-1",
+        Some(json!({"categories": ["hats"], "created_at": now})),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, recs) = s.get("/v1/recommendations?user_id=nobody&k=10").await;
+    let items = recs["items"].as_array().expect("items");
+    let explored: Vec<&Value> = items.iter().filter(|i| i["exploration"] == true).collect();
+    assert_eq!(explored.len(), 1, "{recs}");
+    assert_eq!(explored[0]["item_id"], "new-1");
+    assert_eq!(items.last().expect("last")["item_id"], "new-1", "{recs}");
+    let (_, recs) = s
+        .get("/v1/recommendations?user_id=nobody&k=10&category=shoes")
+        .await;
+    assert!(
+        !ids(&recs).contains(&"new-1".to_owned()),
+        "other category: {recs}"
+    );
+
     // Durable: a restarted server has the catalog; deleting makes hat-1 recommendable again.
     s.server.shutdown().await.expect("shutdown");
     let s = start(cfg).await;

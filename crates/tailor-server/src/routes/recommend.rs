@@ -36,6 +36,9 @@ pub struct RankedItem {
     pub score: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// A new catalog item given a slot to earn interactions (`recommend.exploration_share`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exploration: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -182,8 +185,38 @@ async fn recommendations(
             resp.strategy = format!("model+{}", resp.strategy);
         }
     }
+    let rec_id = uuid::Uuid::new_v4();
+    // New catalog items take the last slots of a share of the answer.
+    let mut explored = 0;
+    if cfg.exploration_share > 0.0 && !app.catalog.is_empty() {
+        let (seed, roll) = rec_id.as_u64_pair();
+        let want = cfg.exploration_share * k as f64;
+        let n =
+            want as usize + usize::from(((roll >> 11) as f64 / (1u64 << 53) as f64) < want.fract());
+        let in_list: std::collections::HashSet<String> =
+            resp.items.iter().map(|i| i.item_id.clone()).collect();
+        let since = crate::training::now_ms() - (cfg.new_item_days * 86_400_000.0) as i64;
+        let picks = app.catalog.pick_new(since, n.min(k), seed, |it| {
+            it.available
+                && !in_list.contains(&it.id)
+                && !exclude.contains(&it.id.as_str())
+                && req.item != Some(it.id.as_str())
+                && category.is_none_or(|c| it.categories.iter().any(|x| x == c))
+        });
+        if !picks.is_empty() {
+            resp.items.truncate(k - picks.len());
+            explored = picks.len();
+            resp.items
+                .extend(picks.into_iter().map(|it| tailor_rec::RecItem {
+                    item_id: it.id.clone(),
+                    score: 0.0,
+                    category: it.categories.first().cloned(),
+                }));
+        }
+    }
+    let first_explored = resp.items.len() - explored;
     Ok(Json(RecAnswer {
-        rec_id: uuid::Uuid::new_v4().to_string(),
+        rec_id: rec_id.to_string(),
         model: resp.model,
         strategy: resp.strategy,
         user_id: nonempty(&q.user_id).map(str::to_owned),
@@ -198,6 +231,7 @@ async fn recommendations(
                 position: i + 1,
                 score: it.score,
                 category: it.category,
+                exploration: i >= first_explored,
             })
             .collect(),
     }))
