@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config, shop_events, start, TestServer};
+use common::{config, item_ids as ids, shop_events, start, TestServer};
 use serde_json::{json, Value};
 
 const KEY: &str = "sk_catalog";
@@ -25,15 +25,6 @@ async fn send(
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn ids(recs: &Value) -> Vec<String> {
-    recs["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| i["item_id"].as_str().expect("id").to_owned())
-        .collect()
 }
 
 #[tokio::test]

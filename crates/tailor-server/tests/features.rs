@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{config, shop_events, start, track, ts, TestServer};
+use common::{config, item_ids, shop_events, start, track, ts, TestServer};
 use serde_json::{json, Value};
 
 /// Polls the user's features until `pred` holds; returns the row and the time it took.
@@ -26,15 +26,6 @@ async fn poll_features(
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-}
-
-fn item_ids(recs: &Value) -> Vec<String> {
-    recs["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| i["item_id"].as_str().expect("id").to_owned())
-        .collect()
 }
 
 #[tokio::test]

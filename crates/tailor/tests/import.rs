@@ -5,7 +5,7 @@
 //! server points to `--url`, which then imports through that server.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -372,19 +372,7 @@ async fn a_running_server_holds_the_log_and_url_imports_through_it() {
     let (_tmp, file, data) = setup("events.ndjson", NDJSON);
     let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args([
-            "serve",
-            "--data-dir",
-            &data,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("TAILOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tailor serve");
+    let mut server = common::spawn_serve(&data, port);
     common::wait_ready(&reqwest::Client::new(), &url).await;
     let direct = ndjson_import(&file, &data);
     let e = fails(&direct);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn tailor(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tailor"))
@@ -56,49 +56,19 @@ async fn imported_items_are_served() {
 
     let port = common::free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let server = Command::new(env!("CARGO_BIN_EXE_tailor"))
-        .args([
-            "serve",
-            "--data-dir",
-            data,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("TAILOR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn tailor serve");
+    let server = common::spawn_serve(data, port);
     let http = reqwest::Client::new();
     common::wait_ready(&http, &url).await;
-    let p1: serde_json::Value = http
-        .get(format!("{url}/v1/items/P1"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let (_, p1) = common::get_json(&http, &format!("{url}/v1/items/P1")).await;
     assert_eq!(
         p1["categories"],
         serde_json::json!(["shoes", "sale"]),
         "{p1}"
     );
     assert_eq!(p1["properties"]["brand"], "Acme", "{p1}");
-    let p2: serde_json::Value = http
-        .get(format!("{url}/v1/items/P2"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let (_, p2) = common::get_json(&http, &format!("{url}/v1/items/P2")).await;
     assert_eq!(p2["available"], false, "{p2}");
-    let p9 = http
-        .get(format!("{url}/v1/items/P9"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(p9.status(), 404, "the bad file stored nothing");
+    let (status, _) = common::get_json(&http, &format!("{url}/v1/items/P9")).await;
+    assert_eq!(status, 404, "the bad file stored nothing");
     common::stop_gracefully(server);
 }

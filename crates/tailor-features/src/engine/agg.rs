@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::value::FeatureValue;
+use group::prune;
 use last_n::{last_n_insert, last_n_normalise};
 
 /// Largest distinct-value set kept per partial.
@@ -466,39 +467,7 @@ pub(crate) fn empty_value(agg: &Agg, grouped: bool) -> FeatureValue {
     }
 }
 
-/// Keeps the `keep` best entries of a group (score at the latest time any entry saw, then
-/// smallest key), in key order. Selection, not a sort: the entries stay in key order.
-fn prune<V: Clone + Ord>(entries: &mut Vec<(V, Partial<V>)>, agg: &Agg, keep: usize) {
-    if entries.len() <= keep {
-        return;
-    }
-    if keep == 0 {
-        entries.clear();
-        return;
-    }
-    let at = entries
-        .iter()
-        .map(|(_, p)| p.latest())
-        .max()
-        .unwrap_or(i64::MIN);
-    // Entries are in key order, so a smaller index is a smaller key.
-    let mut scored: Vec<(f64, usize)> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.1.score(agg, at), i))
-        .collect();
-    scored.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut kept = vec![false; entries.len()];
-    for &(_, i) in &scored[..keep] {
-        kept[i] = true;
-    }
-    let mut i = 0;
-    entries.retain(|_| {
-        i += 1;
-        kept[i - 1]
-    });
-}
-
+mod group;
 mod last_n;
 
 #[cfg(test)]

@@ -110,3 +110,13 @@ pub fn shop_events() -> Vec<Value> {
     }
     events
 }
+
+/// The item ids of a recommendations answer, in order.
+pub fn item_ids(recs: &Value) -> Vec<String> {
+    recs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["item_id"].as_str().expect("id").to_owned())
+        .collect()
+}

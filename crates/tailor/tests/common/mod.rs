@@ -37,3 +37,27 @@ pub fn stop_gracefully(mut child: std::process::Child) {
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "SIGTERM exit: {exit:?}");
 }
+
+/// Starts `tailor serve` on `127.0.0.1:port` over `data` (output discarded).
+pub fn spawn_serve(data: &str, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args([
+            "serve",
+            "--data-dir",
+            data,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("TAILOR_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn tailor serve")
+}
+
+/// GETs `url` and parses the JSON answer (any status).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let resp = http.get(url).send().await.expect("get");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
