@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod models;
 pub mod registry_store;
 pub mod routes;
+pub mod schedule;
 pub mod state;
 pub mod training;
 
@@ -187,11 +188,12 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         slot.clone(),
         Duration::from_millis(cfg.models.poll_ms),
     ))];
-    if cfg.models.retrain {
-        background.push(tokio::spawn(training::schedule(
-            trainer.clone(),
-            cfg.models.clone(),
-        )));
+    let schedule = cfg
+        .models
+        .retrain
+        .then(|| Arc::new(schedule::Schedule::new(&cfg.models)));
+    if let Some(s) = &schedule {
+        background.push(tokio::spawn(schedule::run(trainer.clone(), s.clone())));
     }
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
@@ -220,6 +222,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         catalog,
         models: slot,
         trainer,
+        schedule,
         prometheus,
         ready: AtomicBool::new(false),
     });

@@ -40,6 +40,8 @@ pub struct AppState {
     pub models: Arc<crate::models::ModelSlot>,
     /// Training jobs (admin API and schedule).
     pub trainer: Arc<crate::training::Trainer>,
+    /// The retraining schedule (`models.retrain`).
+    pub schedule: Option<Arc<crate::schedule::Schedule>>,
     pub prometheus: PrometheusHandle,
     pub ready: AtomicBool,
 }

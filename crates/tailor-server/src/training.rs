@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -348,36 +348,5 @@ impl Trainer {
         *self.last_read.lock() = Some(report.read.end_offsets);
         self.slot.refresh()?;
         Ok(Some(report))
-    }
-}
-
-/// Runs the schedule until the task is aborted: incremental runs every
-/// `incremental_every_secs`, full runs every `full_every_secs` (a full run resets the
-/// incremental clock). A run due while another runs is skipped.
-pub async fn schedule(trainer: Arc<Trainer>, cfg: ModelsConfig) {
-    let inc = Duration::from_secs(cfg.incremental_every_secs.max(1));
-    let full = Duration::from_secs(cfg.full_every_secs.max(1));
-    let start = tokio::time::Instant::now();
-    let (mut next_inc, mut next_full) = (start + inc, start + full);
-    loop {
-        let due = next_inc.min(next_full);
-        tokio::time::sleep_until(due).await;
-        let now = tokio::time::Instant::now();
-        let mode = if now >= next_full {
-            next_full = now + full;
-            next_inc = now + inc;
-            TrainMode::Full
-        } else {
-            next_inc = now + inc;
-            TrainMode::Incremental
-        };
-        match trainer.submit(mode, "schedule") {
-            Ok((_, handle)) => {
-                let _ = handle.await;
-            }
-            Err(running) => {
-                tracing::info!(running, "scheduled training skipped: a job is running")
-            }
-        }
     }
 }

@@ -404,5 +404,19 @@ async fn the_schedule_retrains_and_skips_when_nothing_is_new() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(model_of(&s, "user_id=s2").await.starts_with("default@v1+"));
+    // GET /v1/jobs: each scheduled job with its period, next run and last run.
+    let (status, view) = s.get("/v1/jobs").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["scheduled"], true, "{view}");
+    let inc = &view["jobs"][0];
+    assert_eq!(
+        (inc["name"].as_str(), inc["every_secs"].as_u64()),
+        (Some("train_incremental"), Some(1)),
+        "{view}"
+    );
+    assert!(inc["next_run_ms"].as_i64().is_some_and(|t| t > 0), "{view}");
+    assert!(inc["last_run"]["status"].is_string(), "{view}");
+    assert_eq!(view["jobs"][1]["name"], "train_full", "{view}");
+    assert_eq!(view["jobs"][1]["every_secs"], 86_400, "{view}");
     s.server.shutdown().await.expect("shutdown");
 }

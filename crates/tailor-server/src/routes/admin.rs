@@ -22,6 +22,7 @@ pub fn router() -> Router<App> {
         .route("/v1/admin/jobs", get(jobs))
         .route("/v1/admin/jobs/{id}", get(job))
         .route("/v1/models", get(models))
+        .route("/v1/jobs", get(scheduled))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,4 +109,20 @@ async fn models(State(app): State<App>) -> Result<Response, ApiError> {
         "versions": versions,
     }))
     .into_response())
+}
+
+/// `GET /v1/jobs`: the scheduled jobs (period, next run, last run) and recent runs.
+async fn scheduled(State(app): State<App>) -> Response {
+    let recent = app.trainer.jobs();
+    let jobs = app
+        .schedule
+        .as_ref()
+        .map(|s| s.view(&recent))
+        .unwrap_or_default();
+    Json(json!({
+        "scheduled": app.schedule.is_some(),
+        "jobs": jobs,
+        "recent": recent.into_iter().take(10).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
