@@ -45,6 +45,8 @@ pub struct Ingest {
     registry: Arc<RwLock<Arc<SchemaRegistry>>>,
     dedupe: Arc<Dedupe>,
     ack_timeout: Duration,
+    /// Joins stored events carrying a `rec_id` to served lists (the server's collector).
+    attribution: Option<Arc<crate::attribution::Attribution>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -90,7 +92,14 @@ impl Ingest {
             registry,
             dedupe,
             ack_timeout,
+            attribution: None,
         }
+    }
+
+    /// Counts stored events that carry a `rec_id` against the served lists.
+    pub fn with_attribution(mut self, a: Arc<crate::attribution::Attribution>) -> Self {
+        self.attribution = Some(a);
+        self
     }
 
     /// A pipeline with a fixed schema registry, for tools that write a data directory's
@@ -156,6 +165,7 @@ impl Ingest {
         let mut rejected = Vec::new();
         let mut claims = Vec::new();
         let mut duplicates = 0;
+        let mut touches = Vec::new();
         metrics::histogram!(m::BATCH_SIZE).record(parsed.events.len() as f64);
         for ev in parsed.events {
             match ev {
@@ -166,6 +176,14 @@ impl Ingest {
                         continue;
                     }
                     claims.push(h);
+                    if self.attribution.is_some() {
+                        touches.extend(
+                            e.interactions
+                                .iter()
+                                .filter(|i| i.rec_id.is_some())
+                                .cloned(),
+                        );
+                    }
                     events.push(Record {
                         key: Bytes::from(e.partition_key().to_owned()),
                         value: Bytes::from(e.to_json()),
@@ -230,6 +248,9 @@ impl Ingest {
         };
         match result {
             Ok(()) => {
+                if let Some(a) = self.attribution.as_ref().filter(|_| !touches.is_empty()) {
+                    a.record(&touches);
+                }
                 metrics::counter!(m::EVENTS_ACCEPTED).increment(accepted as u64);
                 metrics::counter!(m::EVENTS_DUPLICATE).increment(duplicates as u64);
                 Ok(IngestOutcome {

@@ -2,6 +2,7 @@
 //! registry, dead letters and operations endpoints, wired to the embedded log and the live
 //! processor. [`start`] runs every role in one process.
 
+pub mod attribution;
 pub mod body;
 pub mod catalog;
 pub mod config;
@@ -136,12 +137,14 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         cfg.collector.dedupe_window_secs,
         cfg.collector.dedupe_max_entries,
     ));
+    let attribution = Arc::new(attribution::Attribution::default());
     let ingest = ingest::Ingest::new(
         dyn_log.clone(),
         registry.clone(),
         dedupe.clone(),
         Duration::from_millis(cfg.collector.ack_timeout_ms),
-    );
+    )
+    .with_attribution(attribution.clone());
     let remembered = ingest.rebuild_dedupe()?;
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
     let catalog = Arc::new(catalog::Catalog::open(dyn_log.clone())?);
@@ -219,6 +222,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         feature_set,
         warehouse,
         trending: parking_lot::Mutex::new(None),
+        attribution,
         catalog,
         models: slot,
         trainer,

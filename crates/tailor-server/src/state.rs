@@ -34,6 +34,8 @@ pub struct AppState {
     /// Trending counts last read from the global feature row, and when (see
     /// `routes::recommend`).
     pub trending: parking_lot::Mutex<Option<TrendingCache>>,
+    /// Served lists joined with the events that carry their `rec_id`.
+    pub attribution: Arc<crate::attribution::Attribution>,
     /// The item catalog (availability for the rules).
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The served registry model (swapped on promotion).

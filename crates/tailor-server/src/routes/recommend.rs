@@ -11,6 +11,7 @@ use tailor_features::engine::GLOBAL_ID;
 use tailor_rec::serving::{merge, ServeRequest};
 use tailor_rec::{recommend, trending_from_row, RecRequest, UserInputs};
 
+use crate::attribution::Arm;
 use crate::error::ApiError;
 use crate::state::{App, Trending};
 
@@ -24,6 +25,8 @@ pub struct RecQuery {
     pub category: Option<String>,
     /// Item ids never to return, comma-separated.
     pub exclude: Option<String>,
+    /// Where the list is shown (`home`, `product`, `cart`, …): attribution counts per surface.
+    pub surface: Option<String>,
 }
 
 /// Most ids in `exclude`.
@@ -45,6 +48,9 @@ pub struct RankedItem {
 pub struct RecAnswer {
     pub rec_id: String,
     pub model: String,
+    /// The experiment variant (`default` outside experiments).
+    pub variant: String,
+    pub surface: String,
     pub strategy: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -56,7 +62,9 @@ pub struct RecAnswer {
 }
 
 pub fn router() -> Router<App> {
-    Router::new().route("/v1/recommendations", get(recommendations))
+    Router::new()
+        .route("/v1/recommendations", get(recommendations))
+        .route("/v1/stats/recommendations", get(stats))
 }
 
 fn nonempty(s: &Option<String>) -> Option<&str> {
@@ -130,6 +138,16 @@ async fn recommendations(
             exclude.len()
         )));
     }
+    let surface = nonempty(&q.surface).unwrap_or("default");
+    if surface.len() > 32
+        || !surface
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(ApiError::bad_request(format!(
+            "surface: {surface:?} is not a name like home, product or cart (a-z, 0-9, _ or -, at most 32)"
+        )));
+    }
     let category = nonempty(&q.category);
     if category.is_some_and(|c| c.len() > 256) {
         return Err(ApiError::bad_request("category: at most 256 bytes"));
@@ -169,6 +187,7 @@ async fn recommendations(
     resp.items.truncate(k);
     // With a trained model serving, its list is merged with the live model's (which counts
     // the stream since the model's training).
+    let mut family = resp.model.clone();
     if let Some(served) = app.models.get() {
         let ranked = served.recommend(&ServeRequest {
             actor: nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
@@ -182,6 +201,7 @@ async fn recommendations(
         if !ranked.is_empty() {
             resp.items = merge(ranked, resp.items, cfg.live_weight, k);
             resp.model = format!("{}+{}", served.label(), resp.model);
+            family.clone_from(&served.meta.name);
             resp.strategy = format!("model+{}", resp.strategy);
         }
     }
@@ -215,9 +235,22 @@ async fn recommendations(
         }
     }
     let first_explored = resp.items.len() - explored;
+    let rec_id = rec_id.to_string();
+    let variant = "default";
+    app.attribution.served(
+        &rec_id,
+        Arm {
+            model: family,
+            variant: variant.to_owned(),
+            surface: surface.to_owned(),
+        },
+        resp.items.iter().map(|i| i.item_id.clone()),
+    );
     Ok(Json(RecAnswer {
-        rec_id: rec_id.to_string(),
+        rec_id,
         model: resp.model,
+        variant: variant.to_owned(),
+        surface: surface.to_owned(),
         strategy: resp.strategy,
         user_id: nonempty(&q.user_id).map(str::to_owned),
         anonymous_id: nonempty(&q.anonymous_id).map(str::to_owned),
@@ -234,5 +267,15 @@ async fn recommendations(
                 exploration: i >= first_explored,
             })
             .collect(),
+    }))
+}
+
+/// `GET /v1/stats/recommendations`: served lists and the impressions, clicks, add-to-carts
+/// and purchases that carried their `rec_id`, per model, variant and surface.
+async fn stats(State(app): State<App>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "since": tailor_event::time::format_ms(app.attribution.since_ms),
+        "window_secs": crate::attribution::ATTRIBUTION_WINDOW_MS / 1000,
+        "rows": app.attribution.stats(),
     }))
 }

@@ -1,0 +1,192 @@
+//! Attribution: events that carry a `rec_id` (impressions of a recommended list, clicks,
+//! add-to-carts and purchases of its items) are joined to the list served under that id,
+//! giving CTR, add-to-cart rate and conversion per model, variant and surface — as
+//! Prometheus counters and `GET /v1/stats/recommendations`.
+//!
+//! Served lists are kept in memory for `ATTRIBUTION_WINDOW` (bounded: the oldest are
+//! forgotten first). Each list counts one impression and each of its items at most one
+//! click, one add-to-cart and one purchase, so SDK retries and repeated list views do not
+//! inflate rates. Counts are since the server started, as Prometheus counters are.
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Serialize;
+use tailor_event::{Interaction, InteractionKind};
+
+use crate::training::now_ms;
+
+/// How long after serving a list its events are attributed to it.
+pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// Most served lists remembered.
+pub const MAX_LISTS: usize = 1_000_000;
+
+/// What a served list is counted under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Arm {
+    /// The model name (registry name or live model), without version.
+    pub model: String,
+    pub variant: String,
+    pub surface: String,
+}
+
+struct Served {
+    arm: Arm,
+    at_ms: i64,
+    items: FxHashSet<String>,
+    impression: bool,
+    /// (item, kind) already counted.
+    counted: FxHashSet<(String, InteractionKind)>,
+}
+
+/// Counters of one arm.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub served: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub add_to_carts: u64,
+    pub purchases: u64,
+    pub revenue: f64,
+}
+
+/// A row of `GET /v1/stats/recommendations`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsRow {
+    #[serde(flatten)]
+    pub arm: Arm,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// clicks / impressions.
+    pub ctr: Option<f64>,
+    /// add-to-carts / impressions.
+    pub add_to_cart_rate: Option<f64>,
+    /// purchases / impressions.
+    pub conversion_rate: Option<f64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    lists: FxHashMap<String, Served>,
+    order: VecDeque<(i64, String)>,
+    counts: FxHashMap<Arm, Counts>,
+}
+
+/// Served lists and what their users did with them.
+pub struct Attribution {
+    inner: Mutex<Inner>,
+    pub since_ms: i64,
+}
+
+impl Default for Attribution {
+    fn default() -> Self {
+        Attribution {
+            inner: Mutex::new(Inner::default()),
+            since_ms: now_ms(),
+        }
+    }
+}
+
+fn labels(arm: &Arm) -> [(&'static str, String); 3] {
+    [
+        ("model", arm.model.clone()),
+        ("variant", arm.variant.clone()),
+        ("surface", arm.surface.clone()),
+    ]
+}
+
+impl Attribution {
+    /// Remembers a served list.
+    pub fn served(&self, rec_id: &str, arm: Arm, items: impl IntoIterator<Item = String>) {
+        let now = now_ms();
+        metrics::counter!("tailor_recommendations_served_total", &labels(&arm)).increment(1);
+        let mut g = self.inner.lock();
+        g.counts.entry(arm.clone()).or_default().served += 1;
+        while let Some((at, id)) = g.order.front().cloned() {
+            if g.order.len() < MAX_LISTS && now - at < ATTRIBUTION_WINDOW_MS {
+                break;
+            }
+            g.order.pop_front();
+            g.lists.remove(&id);
+        }
+        g.order.push_back((now, rec_id.to_owned()));
+        g.lists.insert(
+            rec_id.to_owned(),
+            Served {
+                arm,
+                at_ms: now,
+                items: items.into_iter().collect(),
+                impression: false,
+                counted: FxHashSet::default(),
+            },
+        );
+    }
+
+    /// Counts stored events' interactions that carry a `rec_id` of a remembered list.
+    pub fn record(&self, interactions: &[Interaction]) {
+        let now = now_ms();
+        let mut g = self.inner.lock();
+        let Inner { lists, counts, .. } = &mut *g;
+        for i in interactions {
+            let Some(list) = i.rec_id.as_deref().and_then(|r| lists.get_mut(r)) else {
+                continue;
+            };
+            if now - list.at_ms > ATTRIBUTION_WINDOW_MS {
+                continue;
+            }
+            let c = counts.entry(list.arm.clone()).or_default();
+            let kind = match i.kind {
+                InteractionKind::Impression => {
+                    if std::mem::replace(&mut list.impression, true) {
+                        continue;
+                    }
+                    c.impressions += 1;
+                    "impression"
+                }
+                k => {
+                    if !list.items.contains(&i.item_id)
+                        || !list.counted.insert((i.item_id.clone(), k))
+                    {
+                        continue;
+                    }
+                    match k {
+                        InteractionKind::Click => c.clicks += 1,
+                        InteractionKind::AddToCart => c.add_to_carts += 1,
+                        InteractionKind::Purchase => {
+                            c.purchases += 1;
+                            c.revenue += i.price.unwrap_or(0.0) * i.quantity.unwrap_or(1.0);
+                        }
+                        // A view of a recommended item is not a click.
+                        _ => continue,
+                    }
+                    k.as_str()
+                }
+            };
+            let mut l = labels(&list.arm).to_vec();
+            l.push(("kind", kind.to_owned()));
+            metrics::counter!("tailor_recommendation_events_total", &l).increment(1);
+        }
+    }
+
+    /// One row per arm, ordered by model, variant, surface.
+    pub fn stats(&self) -> Vec<StatsRow> {
+        let g = self.inner.lock();
+        let mut rows: Vec<StatsRow> = g
+            .counts
+            .iter()
+            .map(|(arm, c)| {
+                let rate = |n: u64| (c.impressions > 0).then(|| n as f64 / c.impressions as f64);
+                StatsRow {
+                    arm: arm.clone(),
+                    ctr: rate(c.clicks),
+                    add_to_cart_rate: rate(c.add_to_carts),
+                    conversion_rate: rate(c.purchases),
+                    counts: c.clone(),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.arm.cmp(&b.arm));
+        rows
+    }
+}
