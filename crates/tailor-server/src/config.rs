@@ -30,6 +30,9 @@ pub struct Config {
     pub recommend: RecConfig,
     /// The served model and its retraining (`[models]`).
     pub models: ModelsConfig,
+    /// A/B experiments (`[[experiment]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub experiment: Vec<crate::experiments::ExperimentConfig>,
 }
 
 /// `[models]`: which registry model serves, and scheduled retraining.
@@ -95,6 +98,7 @@ impl Default for Config {
             lake: LakeConfig::default(),
             recommend: RecConfig::default(),
             models: ModelsConfig::default(),
+            experiment: Vec::new(),
         }
     }
 }
@@ -210,6 +214,7 @@ impl Config {
         self.recommend.validate()?;
         let m = &self.models;
         tailor_rec::registry::check_name(&m.serve).map_err(|e| format!("models.serve: {e}"))?;
+        crate::experiments::validate(&self.experiment)?;
         if m.poll_ms == 0 {
             return Err("models.poll_ms must be greater than 0".into());
         }

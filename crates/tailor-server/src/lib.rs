@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod config;
 pub mod dedupe;
 mod error;
+pub mod experiments;
 pub mod ingest;
 pub mod lake;
 pub mod metrics;
@@ -100,6 +101,7 @@ pub fn router(app: App) -> Router {
         .merge(routes::ops::router())
         .merge(routes::admin::router())
         .merge(routes::items::router())
+        .merge(routes::experiments::router())
         .layer(axum::middleware::from_fn(routes::track_http))
         .layer(DefaultBodyLimit::max(max))
         .with_state(app)
@@ -187,10 +189,25 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         slot.clone(),
         cfg.models.clone(),
     ));
-    let mut background = vec![tokio::spawn(poll_registry(
-        slot.clone(),
-        Duration::from_millis(cfg.models.poll_ms),
-    ))];
+    // Registry models experiment variants serve, besides `models.serve`.
+    let mut variant_models = std::collections::BTreeMap::new();
+    for v in cfg.experiment.iter().flat_map(|e| &e.variants) {
+        if v.model != experiments::LIVE && v.model != cfg.models.serve {
+            variant_models.entry(v.model.clone()).or_insert_with(|| {
+                Arc::new(models::ModelSlot::new(
+                    tailor_rec::registry::Registry::open(&cfg.data_dir),
+                    &v.model,
+                ))
+            });
+        }
+    }
+    let mut background = Vec::new();
+    for s in std::iter::once(&slot).chain(variant_models.values()) {
+        background.push(tokio::spawn(poll_registry(
+            s.clone(),
+            Duration::from_millis(cfg.models.poll_ms),
+        )));
+    }
     let schedule = cfg
         .models
         .retrain
@@ -225,6 +242,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         attribution,
         catalog,
         models: slot,
+        variant_models,
         trainer,
         schedule,
         prometheus,

@@ -40,6 +40,8 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The served registry model (swapped on promotion).
     pub models: Arc<crate::models::ModelSlot>,
+    /// Other registry models that experiment variants serve, by name.
+    pub variant_models: std::collections::BTreeMap<String, Arc<crate::models::ModelSlot>>,
     /// Training jobs (admin API and schedule).
     pub trainer: Arc<crate::training::Trainer>,
     /// The retraining schedule (`models.retrain`).
@@ -55,3 +57,14 @@ pub type Trending = Arc<Vec<(String, f64)>>;
 
 /// When the trending counts were read, and what they were.
 pub type TrendingCache = (std::time::Instant, Option<Trending>);
+
+impl AppState {
+    /// The slot serving registry model `name` (`models.serve` or an experiment's).
+    pub fn model_slot(&self, name: &str) -> Option<&Arc<crate::models::ModelSlot>> {
+        if name == self.models.name {
+            Some(&self.models)
+        } else {
+            self.variant_models.get(name)
+        }
+    }
+}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod collector;
 pub mod dead_letters;
+pub mod experiments;
 pub mod features;
 pub mod items;
 pub mod ops;

@@ -187,8 +187,21 @@ async fn recommendations(
     resp.items.truncate(k);
     // With a trained model serving, its list is merged with the live model's (which counts
     // the stream since the model's training).
+    let rec_id = uuid::Uuid::new_v4();
+    let rec_id_text = rec_id.to_string();
+    // An experiment on this surface picks the variant (sticky per user), and so the model.
+    let (variant, slot) = match app.cfg.experiment.iter().find(|e| e.applies(surface)) {
+        Some(e) => {
+            let unit = nonempty(&q.user_id)
+                .or(nonempty(&q.anonymous_id))
+                .unwrap_or(&rec_id_text);
+            let v = e.assign(unit);
+            (e.label(v), app.model_slot(&v.model))
+        }
+        None => ("default".to_owned(), Some(&app.models)),
+    };
     let mut family = resp.model.clone();
-    if let Some(served) = app.models.get() {
+    if let Some(served) = slot.and_then(|s| s.get()) {
         let ranked = served.recommend(&ServeRequest {
             actor: nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
             inputs: user.as_ref(),
@@ -205,7 +218,6 @@ async fn recommendations(
             resp.strategy = format!("model+{}", resp.strategy);
         }
     }
-    let rec_id = uuid::Uuid::new_v4();
     // New catalog items take the last slots of a share of the answer.
     let mut explored = 0;
     if cfg.exploration_share > 0.0 && !app.catalog.is_empty() {
@@ -235,13 +247,12 @@ async fn recommendations(
         }
     }
     let first_explored = resp.items.len() - explored;
-    let rec_id = rec_id.to_string();
-    let variant = "default";
+    let rec_id = rec_id_text;
     app.attribution.served(
         &rec_id,
         Arm {
             model: family,
-            variant: variant.to_owned(),
+            variant: variant.clone(),
             surface: surface.to_owned(),
         },
         resp.items.iter().map(|i| i.item_id.clone()),
@@ -249,7 +260,7 @@ async fn recommendations(
     Ok(Json(RecAnswer {
         rec_id,
         model: resp.model,
-        variant: variant.to_owned(),
+        variant,
         surface: surface.to_owned(),
         strategy: resp.strategy,
         user_id: nonempty(&q.user_id).map(str::to_owned),
