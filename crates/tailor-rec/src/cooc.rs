@@ -148,6 +148,9 @@ pub struct RecItem {
     pub score: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// What made the score (`explain`): `(source, share of the score)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -290,6 +293,7 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
                 item_id: s.id.clone(),
                 score: (score * 1e6).round() / 1e6,
                 category: s.category.clone(),
+                sources: Vec::new(),
             })
         })
         .collect();

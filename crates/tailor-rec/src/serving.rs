@@ -33,6 +33,8 @@ pub struct ServeRequest<'a> {
     pub available: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
     /// Only items of this category (trending then ranks within it).
     pub category: Option<&'a str>,
+    /// Say which parts of the blend proposed each item ([`RecItem::sources`]).
+    pub explain: bool,
 }
 
 impl ServedModel {
@@ -124,21 +126,43 @@ impl ServedModel {
                     available: req.available.is_some().then_some(&by_id as _),
                     categories: categories.as_ref(),
                 };
-                b.recommend_filtered(&ctx, req.k, &exclude, &filters)
+                if req.explain {
+                    b.recommend_explained(&ctx, req.k, &exclude, &filters)
+                } else {
+                    let r = b.recommend_filtered(&ctx, req.k, &exclude, &filters);
+                    r.into_iter().map(|(i, s)| (i, s, Vec::new())).collect()
+                }
             }
             m => {
                 let mut list = m.recommend(&ctx, req.k * 2 + 10, &exclude);
                 list.retain(|e| by_id(e.0) && in_category(e.0));
                 list.truncate(req.k);
-                list
+                let name = m.name().to_owned();
+                list.into_iter()
+                    .map(|(i, s)| {
+                        (
+                            i,
+                            s,
+                            if req.explain {
+                                vec![(name.clone(), s)]
+                            } else {
+                                Vec::new()
+                            },
+                        )
+                    })
+                    .collect()
             }
         };
         ranked
             .into_iter()
-            .map(|(i, s)| RecItem {
+            .map(|(i, s, parts)| RecItem {
                 item_id: v.items.name(i).to_owned(),
                 score: f64::from(s),
                 category: v.category_name(i).map(str::to_owned),
+                sources: parts
+                    .into_iter()
+                    .map(|(p, c)| (format!("model:{p}"), f64::from(c)))
+                    .collect(),
             })
             .collect()
     }
@@ -163,10 +187,18 @@ pub fn merge(model: Vec<RecItem>, live: Vec<RecItem>, live_weight: f64, k: usize
     let mut order: Vec<RecItem> = Vec::with_capacity(model.len() + live.len());
     let mut at: FxHashMap<String, usize> = FxHashMap::default();
     for (list, w, max) in [(model, 1.0 - live_weight, mmax), (live, live_weight, lmax)] {
-        for e in list {
+        for mut e in list {
             let s = w * e.score.max(0.0) / max;
+            // Sources are shares of the item's score on its side: scaled the same way.
+            let side = e.score.max(f64::MIN_POSITIVE);
+            for src in &mut e.sources {
+                src.1 = s * src.1 / side;
+            }
             match at.get(&e.item_id) {
-                Some(&i) => order[i].score += s,
+                Some(&i) => {
+                    order[i].score += s;
+                    order[i].sources.append(&mut e.sources);
+                }
                 None => {
                     at.insert(e.item_id.clone(), order.len());
                     order.push(RecItem { score: s, ..e });
@@ -193,6 +225,7 @@ mod tests {
             item_id: id.into(),
             score,
             category: None,
+            sources: Vec::new(),
         }
     }
 

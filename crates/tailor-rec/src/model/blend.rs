@@ -124,6 +124,9 @@ impl BlendParams {
     }
 }
 
+/// An item, its blended score and each part's weighted share of it.
+pub type Explained = (u32, f32, Vec<(String, f32)>);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Blend {
     name: String,
@@ -204,6 +207,33 @@ impl Blend {
         exclude: &FxHashSet<u32>,
         filters: &Filters<'_>,
     ) -> Vec<(u32, f32)> {
+        self.rank(ctx, k, exclude, filters, None)
+    }
+
+    /// [`Blend::recommend_filtered`] with each item's contributions: `(part name, weighted
+    /// normalised score)` of every part that proposed it.
+    pub fn recommend_explained(
+        &self,
+        ctx: &Context,
+        k: usize,
+        exclude: &FxHashSet<u32>,
+        filters: &Filters<'_>,
+    ) -> Vec<Explained> {
+        let mut trace = FxHashMap::default();
+        self.rank(ctx, k, exclude, filters, Some(&mut trace))
+            .into_iter()
+            .map(|(i, s)| (i, s, trace.remove(&i).unwrap_or_default()))
+            .collect()
+    }
+
+    fn rank(
+        &self,
+        ctx: &Context,
+        k: usize,
+        exclude: &FxHashSet<u32>,
+        filters: &Filters<'_>,
+        mut trace: Option<&mut FxHashMap<u32, Vec<(String, f32)>>>,
+    ) -> Vec<(u32, f32)> {
         let mut ex = exclude.clone();
         for e in ctx.events().iter().chain(&ctx.session) {
             if self.rules.exclude_seen
@@ -230,6 +260,11 @@ impl Blend {
             self.normalise(&mut list);
             for (i, s) in list {
                 *total.entry(i).or_insert(0.0) += w * s;
+                if let Some(t) = trace.as_deref_mut() {
+                    t.entry(i)
+                        .or_default()
+                        .push((model.name().to_owned(), w * s));
+                }
             }
         }
         let mut ranked: Vec<(u32, f32)> = total.into_iter().collect();

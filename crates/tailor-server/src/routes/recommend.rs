@@ -27,6 +27,15 @@ pub struct RecQuery {
     pub exclude: Option<String>,
     /// Where the list is shown (`home`, `product`, `cart`, …): attribution counts per surface.
     pub surface: Option<String>,
+    /// `true`: say which candidate sources and rules shaped the answer.
+    pub explain: Option<String>,
+}
+
+/// One candidate source's share of an item's score (`explain=true`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Source {
+    pub source: String,
+    pub score: f64,
 }
 
 /// Most ids in `exclude`.
@@ -42,6 +51,9 @@ pub struct RankedItem {
     /// A new catalog item given a slot to earn interactions (`recommend.exploration_share`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exploration: bool,
+    /// With `explain=true`: the candidate sources of the score.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,6 +71,9 @@ pub struct RecAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
     pub items: Vec<RankedItem>,
+    /// With `explain=true`: the rules applied after ranking.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
 }
 
 pub fn router() -> Router<App> {
@@ -148,6 +163,15 @@ async fn recommendations(
             "surface: {surface:?} is not a name like home, product or cart (a-z, 0-9, _ or -, at most 32)"
         )));
     }
+    let explain = match nonempty(&q.explain) {
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "explain must be true or false, got {other:?}"
+            )))
+        }
+    };
     let category = nonempty(&q.category);
     if category.is_some_and(|c| c.len() > 256) {
         return Err(ApiError::bad_request("category: at most 256 bytes"));
@@ -185,6 +209,12 @@ async fn recommendations(
             .retain(|i| available(&i.item_id) && in_category(&i.item_id, i.category.as_deref()));
     }
     resp.items.truncate(k);
+    if explain {
+        let live_source = format!("live:{}", resp.strategy);
+        for i in &mut resp.items {
+            i.sources = vec![(live_source.clone(), i.score)];
+        }
+    }
     // With a trained model serving, its list is merged with the live model's (which counts
     // the stream since the model's training).
     let rec_id = uuid::Uuid::new_v4();
@@ -210,6 +240,7 @@ async fn recommendations(
             exclude_seen: cfg.exclude_seen,
             available: filter.then_some(&available as &(dyn Fn(&str) -> bool + Sync)),
             category,
+            explain,
         });
         if !ranked.is_empty() {
             resp.items = merge(ranked, resp.items, cfg.live_weight, k);
@@ -243,10 +274,30 @@ async fn recommendations(
                     item_id: it.id.clone(),
                     score: 0.0,
                     category: it.categories.first().cloned(),
+                    sources: if explain {
+                        vec![("exploration".to_owned(), 0.0)]
+                    } else {
+                        Vec::new()
+                    },
                 }));
         }
     }
     let first_explored = resp.items.len() - explored;
+    let rules = if explain {
+        let mut r = vec!["exclude_purchased"];
+        let checks = [
+            (cfg.exclude_seen, "exclude_seen"),
+            (req.item.is_some(), "exclude_context_item"),
+            (app.catalog.has_unavailable(), "only_available"),
+            (category.is_some(), "category"),
+            (!exclude.is_empty(), "exclude"),
+            (explored > 0, "exploration"),
+        ];
+        r.extend(checks.iter().filter(|c| c.0).map(|c| c.1));
+        r.into_iter().map(str::to_owned).collect()
+    } else {
+        Vec::new()
+    };
     let rec_id = rec_id_text;
     app.attribution.served(
         &rec_id,
@@ -276,8 +327,14 @@ async fn recommendations(
                 score: it.score,
                 category: it.category,
                 exploration: i >= first_explored,
+                sources: it
+                    .sources
+                    .into_iter()
+                    .map(|(source, score)| Source { source, score })
+                    .collect(),
             })
             .collect(),
+        rules,
     }))
 }
 
