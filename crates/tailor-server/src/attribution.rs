@@ -19,8 +19,8 @@ use crate::training::now_ms;
 
 /// How long after serving a list its events are attributed to it.
 pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3600 * 1000;
-/// Most served lists remembered.
-pub const MAX_LISTS: usize = 1_000_000;
+/// Most served lists remembered (about 300 bytes each with 10 items: ~75 MB at most).
+pub const MAX_LISTS: usize = 250_000;
 
 /// What a served list is counted under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -34,7 +34,8 @@ pub struct Arm {
 struct Served {
     arm: Arm,
     at_ms: i64,
-    items: FxHashSet<String>,
+    /// Few (k ≤ max_k): a list is smaller and as fast as a set.
+    items: Vec<Box<str>>,
     impression: bool,
     /// (item, kind) already counted.
     counted: FxHashSet<(String, InteractionKind)>,
@@ -68,8 +69,9 @@ pub struct StatsRow {
 
 #[derive(Default)]
 struct Inner {
-    lists: FxHashMap<String, Served>,
-    order: VecDeque<(i64, String)>,
+    /// By `rec_id` (a UUID the server made).
+    lists: FxHashMap<u128, Served>,
+    order: VecDeque<(i64, u128)>,
     counts: FxHashMap<Arm, Counts>,
 }
 
@@ -98,25 +100,26 @@ fn labels(arm: &Arm) -> [(&'static str, String); 3] {
 
 impl Attribution {
     /// Remembers a served list.
-    pub fn served(&self, rec_id: &str, arm: Arm, items: impl IntoIterator<Item = String>) {
+    pub fn served(&self, rec_id: uuid::Uuid, arm: Arm, items: impl IntoIterator<Item = String>) {
+        let rec_id = rec_id.as_u128();
         let now = now_ms();
         metrics::counter!("tailor_recommendations_served_total", &labels(&arm)).increment(1);
         let mut g = self.inner.lock();
         g.counts.entry(arm.clone()).or_default().served += 1;
-        while let Some((at, id)) = g.order.front().cloned() {
+        while let Some(&(at, id)) = g.order.front() {
             if g.order.len() < MAX_LISTS && now - at < ATTRIBUTION_WINDOW_MS {
                 break;
             }
             g.order.pop_front();
             g.lists.remove(&id);
         }
-        g.order.push_back((now, rec_id.to_owned()));
+        g.order.push_back((now, rec_id));
         g.lists.insert(
-            rec_id.to_owned(),
+            rec_id,
             Served {
                 arm,
                 at_ms: now,
-                items: items.into_iter().collect(),
+                items: items.into_iter().map(String::into_boxed_str).collect(),
                 impression: false,
                 counted: FxHashSet::default(),
             },
@@ -129,7 +132,11 @@ impl Attribution {
         let mut g = self.inner.lock();
         let Inner { lists, counts, .. } = &mut *g;
         for i in interactions {
-            let Some(list) = i.rec_id.as_deref().and_then(|r| lists.get_mut(r)) else {
+            let key = i
+                .rec_id
+                .as_deref()
+                .and_then(|r| uuid::Uuid::parse_str(r).ok());
+            let Some(list) = key.and_then(|k| lists.get_mut(&k.as_u128())) else {
                 continue;
             };
             if now - list.at_ms > ATTRIBUTION_WINDOW_MS {
@@ -145,7 +152,7 @@ impl Attribution {
                     "impression"
                 }
                 k => {
-                    if !list.items.contains(&i.item_id)
+                    if !list.items.iter().any(|x| **x == *i.item_id)
                         || !list.counted.insert((i.item_id.clone(), k))
                     {
                         continue;

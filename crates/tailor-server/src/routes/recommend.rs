@@ -298,9 +298,8 @@ async fn recommendations(
     } else {
         Vec::new()
     };
-    let rec_id = rec_id_text;
     app.attribution.served(
-        &rec_id,
+        rec_id,
         Arm {
             model: family,
             variant: variant.clone(),
@@ -309,7 +308,7 @@ async fn recommendations(
         resp.items.iter().map(|i| i.item_id.clone()),
     );
     Ok(Json(RecAnswer {
-        rec_id,
+        rec_id: rec_id_text,
         model: resp.model,
         variant,
         surface: surface.to_owned(),
