@@ -109,30 +109,23 @@ fn trending(app: &App) -> Result<Option<Trending>, ApiError> {
     Ok(list)
 }
 
-async fn recommendations(
-    State(app): State<App>,
-    query: Result<Query<RecQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<RecAnswer>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+/// A request's checked options.
+struct Options<'a> {
+    k: usize,
+    exclude: Vec<&'a str>,
+    surface: &'a str,
+    explain: bool,
+    category: Option<&'a str>,
+}
+
+/// Checks the query's options; errors name the parameter.
+fn options<'a>(q: &'a RecQuery, cfg: &tailor_rec::RecConfig) -> Result<Options<'a>, ApiError> {
     let k = match nonempty(&q.k) {
-        None => None,
-        Some(k) => Some(k.parse::<usize>().map_err(|_| {
+        None => cfg.default_k,
+        Some(k) => k.parse::<usize>().map_err(|_| {
             ApiError::bad_request(format!("k must be a positive integer, got {k:?}"))
-        })?),
+        })?,
     };
-    // The user's inputs come from the online feature store (user id, else anonymous id:
-    // the actor key the `user` entity is keyed by).
-    let user = match nonempty(&q.user_id).or(nonempty(&q.anonymous_id)) {
-        None => None,
-        Some(id) => app
-            .features
-            .read("user", id)
-            .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
-            .map(|row| UserInputs::from_row(&row)),
-    };
-    let trending = trending(&app)?;
-    let cfg = &app.cfg.recommend;
-    let k = k.unwrap_or(cfg.default_k);
     if k == 0 || k > cfg.max_k {
         return Err(ApiError::bad_request(format!(
             "k must be between 1 and {}, got {k}",
@@ -176,6 +169,39 @@ async fn recommendations(
     if category.is_some_and(|c| c.len() > 256) {
         return Err(ApiError::bad_request("category: at most 256 bytes"));
     }
+    Ok(Options {
+        k,
+        exclude,
+        surface,
+        explain,
+        category,
+    })
+}
+
+async fn recommendations(
+    State(app): State<App>,
+    query: Result<Query<RecQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RecAnswer>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let cfg = &app.cfg.recommend;
+    let Options {
+        k,
+        exclude,
+        surface,
+        explain,
+        category,
+    } = options(&q, cfg)?;
+    // The user's inputs come from the online feature store (user id, else anonymous id:
+    // the actor key the `user` entity is keyed by).
+    let user = match nonempty(&q.user_id).or(nonempty(&q.anonymous_id)) {
+        None => None,
+        Some(id) => app
+            .features
+            .read("user", id)
+            .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
+            .map(|row| UserInputs::from_row(&row)),
+    };
+    let trending = trending(&app)?;
     // Unavailable (catalog), excluded and other-category items are dropped after ranking:
     // the live model is asked for spares.
     let filter = app.catalog.has_unavailable() || !exclude.is_empty() || category.is_some();
