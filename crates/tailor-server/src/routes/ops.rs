@@ -1,5 +1,6 @@
 //! Operations: `GET /metrics` (Prometheus text), `GET /health`, `GET /ready`,
-//! `GET /v1/status` (pipeline positions as JSON).
+//! `GET /v1/status` (pipeline positions as JSON), `GET /openapi.json` (the HTTP API as an
+//! OpenAPI 3 document, checked in as `crates/tailor-server/openapi.json`).
 
 use std::sync::atomic::Ordering;
 
@@ -20,6 +21,14 @@ pub fn router() -> Router<App> {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/v1/status", get(status))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The checked-in OpenAPI document (a test keeps it in step with the routes).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 async fn prometheus(State(app): State<App>) -> impl IntoResponse {
