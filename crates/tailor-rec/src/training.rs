@@ -49,9 +49,13 @@ impl std::str::FromStr for TrainMode {
     }
 }
 
-/// Parts whose training cost grows with factors × users × items: kept by incremental fits.
-fn is_heavy(spec: &ModelSpec) -> bool {
-    matches!(spec, ModelSpec::Als(_) | ModelSpec::Ease(_))
+/// Whether `m` is the base version's fit of `spec`, a part whose training cost grows with
+/// factors × users × items (ALS, EASE): incremental fits keep those.
+fn keeps(spec: &ModelSpec, m: &Model) -> bool {
+    matches!(
+        (spec, m),
+        (ModelSpec::Als(_), Model::Als(_)) | (ModelSpec::Ease(_), Model::Ease(_))
+    )
 }
 
 /// One part of a training run.
@@ -112,7 +116,7 @@ pub fn fit_blend(
         on_part(&spec.name());
         let kept = base_parts
             .and_then(|bp| bp.get(i))
-            .filter(|(m, _)| is_heavy(spec) && crate::registry::kind_of(spec) == model_kind(m));
+            .filter(|(m, _)| keeps(spec, m));
         let (model, secs, reused) = match kept {
             Some((m, _)) => (m.clone(), 0.0, true),
             None => {
@@ -172,18 +176,6 @@ pub fn holdout_metrics(
         report.cases,
         &report.models[0],
     ))
-}
-
-/// The registry kind of a trained model (as [`crate::registry::kind_of`] names specs).
-pub fn model_kind(m: &Model) -> &'static str {
-    match m {
-        Model::Trending(_) => "trending",
-        Model::ItemKnn(_) => "item_knn",
-        Model::Als(_) => "als",
-        Model::Ease(_) => "ease",
-        Model::SessionKnn(_) => "session_knn",
-        Model::Blend(_) => "blend",
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 use tailor_event::{Interaction, InteractionKind};
 
-use crate::training::now_ms;
+use crate::ingest::now_ms;
 
 /// How long after serving a list its events are attributed to it.
 pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3600 * 1000;

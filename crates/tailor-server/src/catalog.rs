@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tailor_log::{Log, Record};
 
-use crate::training::now_ms;
+use crate::ingest::now_ms;
 use crate::{Error, Result};
 
 pub const CATALOG_TOPIC: &str = "catalog";
@@ -246,10 +246,7 @@ impl Catalog {
         let mut x = seed;
         let mut next = || {
             x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
+            crate::mix::mix64(x)
         };
         let n = n.min(pool.len());
         for i in 0..n {

@@ -12,6 +12,7 @@ pub mod experiments;
 pub mod ingest;
 pub mod lake;
 pub mod metrics;
+mod mix;
 pub mod models;
 pub mod registry_store;
 pub mod routes;

@@ -12,7 +12,8 @@ use serde::Serialize;
 use tailor_rec::training::TrainMode;
 
 use crate::config::ModelsConfig;
-use crate::training::{now_ms, Job, Trainer};
+use crate::ingest::now_ms;
+use crate::training::{Job, Trainer};
 
 /// First retry delay after a failed scheduled run.
 const RETRY_BASE: Duration = Duration::from_secs(30);

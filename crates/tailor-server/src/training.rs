@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -18,18 +18,12 @@ use tailor_rec::serving::ServedModel;
 use tailor_rec::training::{fit_blend, holdout_metrics, PartReport, TrainMode};
 
 use crate::config::ModelsConfig;
+use crate::ingest::now_ms;
 use crate::models::{read_interactions, ModelSlot};
 use crate::{Error, Result, EVENTS_TOPIC};
 
 /// Jobs remembered for `GET /v1/admin/jobs`.
 const KEEP_JOBS: usize = 64;
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// What one training run did.
 #[derive(Debug, Clone, Serialize)]
@@ -213,10 +207,6 @@ impl Trainer {
             running: AtomicU64::new(0),
             last_read: Mutex::new(None),
         }
-    }
-
-    pub fn slot(&self) -> &Arc<ModelSlot> {
-        &self.slot
     }
 
     pub fn job(&self, id: u64) -> Option<Job> {

@@ -163,15 +163,7 @@ async fn operations_endpoints() {
     s.wait_processed().await;
     assert_eq!(s.get("/health").await.0, 200);
     assert_eq!(s.get("/ready").await.0, 200);
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = s.metrics_text().await;
     for name in [
         "tailor_collector_events_accepted_total",
         "tailor_collector_batch_events_bucket",

@@ -107,15 +107,7 @@ async fn events_with_rec_id_are_joined_to_the_served_list() {
         "no impressions: no CTR"
     );
 
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.url))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = s.metrics_text().await;
     assert!(
         text.contains("tailor_recommendations_served_total{"),
         "metrics"

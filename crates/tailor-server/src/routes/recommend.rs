@@ -284,7 +284,7 @@ async fn recommendations(
             want as usize + usize::from(((roll >> 11) as f64 / (1u64 << 53) as f64) < want.fract());
         let in_list: std::collections::HashSet<String> =
             resp.items.iter().map(|i| i.item_id.clone()).collect();
-        let since = crate::training::now_ms() - (cfg.new_item_days * 86_400_000.0) as i64;
+        let since = crate::ingest::now_ms() - (cfg.new_item_days * 86_400_000.0) as i64;
         let picks = app.catalog.pick_new(since, n.min(k), seed, |it| {
             it.available
                 && !in_list.contains(&it.id)

@@ -58,6 +58,18 @@ impl TestServer {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET /metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Polls `/v1/status` until the live processor has applied everything in the log.
     pub async fn wait_processed(&self) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
