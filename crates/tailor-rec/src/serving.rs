@@ -89,7 +89,7 @@ impl ServedModel {
     /// The model's `k` best items for the request, best first.
     pub fn recommend(&self, req: &ServeRequest<'_>) -> Vec<RecItem> {
         let v = &self.trained.vocab;
-        let ctx = self.context(req);
+        let mut ctx = self.context(req);
         let mut exclude: FxHashSet<u32> = FxHashSet::default();
         if let Some(i) = req.item.and_then(|i| v.items.get(i)) {
             exclude.insert(i);
@@ -109,7 +109,6 @@ impl ServedModel {
         let categories: Option<FxHashSet<u32>> = req
             .category
             .map(|c| v.categories.get(c).into_iter().collect());
-        let mut ctx = ctx;
         ctx.category = categories.as_ref().and_then(|c| c.iter().next().copied());
         let in_category = |i: u32| {
             categories.as_ref().is_none_or(|cs| {
