@@ -3,6 +3,11 @@
 //! giving CTR, add-to-cart rate and conversion per model, variant and surface — as
 //! Prometheus counters and `GET /v1/stats/recommendations`.
 //!
+//! Events without a `rec_id` count too when they *follow* a recommendation: a click,
+//! add-to-cart or purchase by the user a list was served to, of an item in it, within
+//! `FOLLOW_WINDOW_MS` of serving, counts for the most recent such list (the SDK forgot the
+//! id, or the user came back to the item through search).
+//!
 //! Served lists are kept in memory for `ATTRIBUTION_WINDOW` (bounded: the oldest are
 //! forgotten first). Each list counts one impression and each of its items at most one
 //! click, one add-to-cart and one purchase, so SDK retries and repeated list views do not
@@ -19,6 +24,10 @@ use crate::ingest::now_ms;
 
 /// How long after serving a list its events are attributed to it.
 pub const ATTRIBUTION_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// How long after serving a list a user's events of its items count without a `rec_id`.
+pub const FOLLOW_WINDOW_MS: i64 = 30 * 60 * 1000;
+/// Lists remembered per user for the follow rule (the most recent).
+const LISTS_PER_USER: usize = 8;
 /// Most served lists remembered (about 300 bytes each with 10 items: ~75 MB at most).
 pub const MAX_LISTS: usize = 250_000;
 
@@ -33,6 +42,8 @@ pub struct Arm {
 
 struct Served {
     arm: Arm,
+    /// Hash of the user (id, else anonymous id) it was served to; 0: none.
+    actor: u64,
     at_ms: i64,
     /// Few (k ≤ max_k): a list is smaller and as fast as a set.
     items: Vec<Box<str>>,
@@ -73,6 +84,28 @@ struct Inner {
     lists: FxHashMap<u128, Served>,
     order: VecDeque<(i64, u128)>,
     counts: FxHashMap<Arm, Counts>,
+    /// The most recent lists per user (hash of the actor key), newest last.
+    by_actor: FxHashMap<u64, VecDeque<u128>>,
+}
+
+/// An event's interaction with the user it came from, as attribution sees it.
+#[derive(Debug, Clone)]
+pub struct Touch {
+    /// `actor_hash` of the event's user id, else anonymous id.
+    pub actor: u64,
+    pub interaction: Interaction,
+}
+
+/// A stable hash of a user id or anonymous id (0 is kept for "none").
+pub fn actor_hash(actor: &str) -> u64 {
+    if actor.is_empty() {
+        return 0;
+    }
+    // FNV-1a, then the splitmix finalizer.
+    let h = actor.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    crate::mix::mix64(h).max(1)
 }
 
 /// Served lists and what their users did with them.
@@ -100,8 +133,15 @@ fn labels(arm: &Arm) -> [(&'static str, String); 3] {
 
 impl Attribution {
     /// Remembers a served list.
-    pub fn served(&self, rec_id: uuid::Uuid, arm: Arm, items: impl IntoIterator<Item = String>) {
+    pub fn served(
+        &self,
+        rec_id: uuid::Uuid,
+        arm: Arm,
+        actor: Option<&str>,
+        items: impl IntoIterator<Item = String>,
+    ) {
         let rec_id = rec_id.as_u128();
+        let actor = actor.map_or(0, actor_hash);
         let now = now_ms();
         metrics::counter!("tailor_recommendations_served_total", &labels(&arm)).increment(1);
         let mut g = self.inner.lock();
@@ -111,13 +151,28 @@ impl Attribution {
                 break;
             }
             g.order.pop_front();
-            g.lists.remove(&id);
+            if let Some(old) = g.lists.remove(&id) {
+                if let Some(q) = g.by_actor.get_mut(&old.actor) {
+                    q.retain(|r| *r != id);
+                    if q.is_empty() {
+                        g.by_actor.remove(&old.actor);
+                    }
+                }
+            }
         }
         g.order.push_back((now, rec_id));
+        if actor != 0 {
+            let q = g.by_actor.entry(actor).or_default();
+            if q.len() == LISTS_PER_USER {
+                q.pop_front();
+            }
+            q.push_back(rec_id);
+        }
         g.lists.insert(
             rec_id,
             Served {
                 arm,
+                actor,
                 at_ms: now,
                 items: items.into_iter().map(String::into_boxed_str).collect(),
                 impression: false,
@@ -126,22 +181,51 @@ impl Attribution {
         );
     }
 
-    /// Counts stored events' interactions that carry a `rec_id` of a remembered list.
-    pub fn record(&self, interactions: &[Interaction]) {
+    /// Counts stored events' interactions that carry a `rec_id` of a remembered list, or
+    /// follow one (same user, listed item, within `FOLLOW_WINDOW_MS`).
+    pub fn record(&self, touches: &[Touch]) {
         let now = now_ms();
         let mut g = self.inner.lock();
-        let Inner { lists, counts, .. } = &mut *g;
-        for i in interactions {
-            let key = i
+        let Inner {
+            lists,
+            counts,
+            by_actor,
+            ..
+        } = &mut *g;
+        for t in touches {
+            let i = &t.interaction;
+            let tagged = i
                 .rec_id
                 .as_deref()
-                .and_then(|r| uuid::Uuid::parse_str(r).ok());
-            let Some(list) = key.and_then(|k| lists.get_mut(&k.as_u128())) else {
+                .and_then(|r| uuid::Uuid::parse_str(r).ok())
+                .map(|u| u.as_u128())
+                .filter(|k| {
+                    lists
+                        .get(k)
+                        .is_some_and(|l| now - l.at_ms <= ATTRIBUTION_WINDOW_MS)
+                });
+            let (key, join) = match tagged {
+                Some(k) => (k, "rec_id"),
+                None if i.rec_id.is_none() && i.kind != InteractionKind::Impression => {
+                    // The user's newest list that shows this item, served recently enough.
+                    let followed = by_actor.get(&t.actor).and_then(|q| {
+                        q.iter().rev().copied().find(|k| {
+                            lists.get(k).is_some_and(|l| {
+                                now - l.at_ms <= FOLLOW_WINDOW_MS
+                                    && l.items.iter().any(|x| **x == *i.item_id)
+                            })
+                        })
+                    });
+                    match followed {
+                        Some(k) => (k, "follow"),
+                        None => continue,
+                    }
+                }
+                None => continue,
+            };
+            let Some(list) = lists.get_mut(&key) else {
                 continue;
             };
-            if now - list.at_ms > ATTRIBUTION_WINDOW_MS {
-                continue;
-            }
             let c = counts.entry(list.arm.clone()).or_default();
             let kind = match i.kind {
                 InteractionKind::Impression => {
@@ -172,6 +256,7 @@ impl Attribution {
             };
             let mut l = labels(&list.arm).to_vec();
             l.push(("kind", kind.to_owned()));
+            l.push(("join", join.to_owned()));
             metrics::counter!("tailor_recommendation_events_total", &l).increment(1);
         }
     }

@@ -3,6 +3,12 @@
 //! keyed by item id), which is replayed on start. Recommendation rules read it: items marked
 //! unavailable are never recommended; items the catalog does not know are (the catalog is
 //! optional, and events alone introduce items).
+//!
+//! Items also learn from e-commerce events: a stored event whose product carries a
+//! `category` or `price` the catalog lacks (or learned differently before) becomes a `learn`
+//! change in the same topic, creating the item if needed. Values set through the API win:
+//! a field learned from events is listed in `learned` and only those fields keep following
+//! the events.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,6 +66,66 @@ pub struct Item {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
     pub updated_at_ms: i64,
+    /// Fields taken from events rather than set through the API (`categories`, `price`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned: Vec<String>,
+}
+
+/// What an event said about an item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Learned {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+    pub at_ms: i64,
+}
+
+impl Learned {
+    /// `item` with what this observation adds (`None`: nothing new).
+    fn apply_to(&self, item: Option<&Item>) -> Option<Item> {
+        let mut next = item.cloned().unwrap_or_else(|| Item {
+            id: self.id.clone(),
+            title: None,
+            categories: Vec::new(),
+            price: None,
+            available: true,
+            properties: Map::new(),
+            created_at: None,
+            updated_at_ms: self.at_ms,
+            learned: Vec::new(),
+        });
+        let mut changed = item.is_none();
+        let follows =
+            |it: &Item, field: &str, unset: bool| unset || it.learned.iter().any(|f| f == field);
+        if let Some(c) = &self.category {
+            if follows(&next, "categories", next.categories.is_empty())
+                && next.categories != [c.clone()]
+            {
+                next.categories = vec![c.clone()];
+                mark(&mut next.learned, "categories");
+                changed = true;
+            }
+        }
+        if let Some(p) = self.price.filter(|p| p.is_finite() && *p >= 0.0) {
+            if follows(&next, "price", next.price.is_none()) && next.price != Some(p) {
+                next.price = Some(p);
+                mark(&mut next.learned, "price");
+                changed = true;
+            }
+        }
+        changed.then(|| {
+            next.updated_at_ms = self.at_ms;
+            next
+        })
+    }
+}
+
+fn mark(learned: &mut Vec<String>, field: &str) {
+    if !learned.iter().any(|f| f == field) {
+        learned.push(field.to_owned());
+    }
 }
 
 /// One change as stored in the `catalog` topic.
@@ -68,6 +134,7 @@ pub struct Item {
 enum Change {
     Put(Item),
     Delete { id: String },
+    Learn(Learned),
 }
 
 /// An item's `created_at` in Unix milliseconds.
@@ -145,6 +212,7 @@ impl ItemInput {
             properties: self.properties,
             created_at: self.created_at,
             updated_at_ms: now_ms(),
+            learned: Vec::new(),
         })
     }
 }
@@ -199,6 +267,13 @@ impl Catalog {
                 (items.insert(item.id.clone(), item.clone()), Some(item))
             }
             Change::Delete { id } => (items.remove(&id), None),
+            Change::Learn(l) => match l.apply_to(items.get(&l.id).map(|i| &**i)) {
+                Some(item) => {
+                    let item = Arc::new(item);
+                    (items.insert(item.id.clone(), item.clone()), Some(item))
+                }
+                None => return,
+            },
         };
         if let Some(o) = old {
             if let Some(t) = created_ms(&o) {
@@ -266,6 +341,7 @@ impl Catalog {
                 let id = match c {
                     Change::Put(i) => i.id.as_str(),
                     Change::Delete { id } => id.as_str(),
+                    Change::Learn(l) => l.id.as_str(),
                 };
                 let value = serde_json::to_vec(c).map_err(|e| Error::Model(e.to_string()))?;
                 Ok(Record::new(id.to_owned(), value, at))
@@ -294,8 +370,60 @@ impl Catalog {
         Ok(true)
     }
 
+    /// Stores what events said about items, where it adds to the catalog: observations
+    /// that change nothing cost one read lock and are not written.
+    pub async fn learn(&self, seen: Vec<Learned>) -> Result<usize> {
+        let news: Vec<Change> = {
+            let items = self.items.read();
+            let mut batch: FxHashMap<&str, Item> = FxHashMap::default();
+            let mut news = Vec::new();
+            for l in &seen {
+                let current = batch
+                    .get(l.id.as_str())
+                    .or_else(|| items.get(&l.id).map(|i| &**i));
+                if let Some(next) = l.apply_to(current) {
+                    batch.insert(l.id.as_str(), next);
+                    news.push(Change::Learn(l.clone()));
+                }
+            }
+            news
+        };
+        if news.is_empty() {
+            return Ok(0);
+        }
+        let n = news.len();
+        self.append(news).await?;
+        metrics::counter!(crate::metrics::CATALOG_LEARNED).increment(n as u64);
+        Ok(n)
+    }
+
     pub fn get(&self, id: &str) -> Option<Arc<Item>> {
         self.items.read().get(id).cloned()
+    }
+
+    /// Up to `limit` items ordered by id, with ids after `after` (exclusive) and, with
+    /// `category`, only items of that category.
+    pub fn list(
+        &self,
+        limit: usize,
+        category: Option<&str>,
+        after: Option<&str>,
+    ) -> Vec<Arc<Item>> {
+        let mut out: Vec<Arc<Item>> = self
+            .items
+            .read()
+            .values()
+            .filter(|it| after.is_none_or(|a| it.id.as_str() > a))
+            .filter(|it| category.is_none_or(|c| it.categories.iter().any(|x| x == c)))
+            .cloned()
+            .collect();
+        // The first `limit` by id without sorting the rest.
+        if out.len() > limit {
+            out.select_nth_unstable_by(limit, |a, b| a.id.cmp(&b.id));
+            out.truncate(limit);
+        }
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     pub fn len(&self) -> usize {

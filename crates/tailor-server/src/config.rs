@@ -30,6 +30,8 @@ pub struct Config {
     pub recommend: RecConfig,
     /// The served model and its retraining (`[models]`).
     pub models: ModelsConfig,
+    /// API keys: the key file's reload period and default rate limits (`[auth]`).
+    pub auth: crate::auth::AuthConfig,
     /// A/B experiments (`[[experiment]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub experiment: Vec<crate::experiments::ExperimentConfig>,
@@ -98,6 +100,7 @@ impl Default for Config {
             lake: LakeConfig::default(),
             recommend: RecConfig::default(),
             models: ModelsConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
             experiment: Vec::new(),
         }
     }
@@ -106,12 +109,15 @@ impl Default for Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorConfig {
-    /// Accepted write keys (HTTP basic-auth user, or `writeKey` in the body). Empty: any
-    /// key is accepted, and the server only listens on loopback addresses.
+    /// Write keys accepted besides those in the key file (`tailor keys`): the HTTP
+    /// basic-auth user, or `writeKey` in the body. Plain text or `sha256:HEX`. With no write
+    /// key anywhere the collector is open and the server only listens on loopback.
     pub write_keys: Vec<String>,
-    /// Secret keys for admin calls (schema changes), sent as `Authorization: Bearer KEY`.
-    /// Empty: admin calls are open (loopback only, as above).
-    pub admin_keys: Vec<String>,
+    /// Secret keys accepted besides those in the key file, sent as `Authorization: Bearer
+    /// KEY` (formerly `admin_keys`). With no secret key anywhere every other endpoint is open
+    /// (loopback only, as above).
+    #[serde(alias = "admin_keys")]
+    pub secret_keys: Vec<String>,
     /// Largest request body, compressed or decoded, in bytes.
     pub max_request_bytes: usize,
     /// How long a request may wait for its durable append before answering 503, in ms.
@@ -126,7 +132,7 @@ impl Default for CollectorConfig {
     fn default() -> Self {
         CollectorConfig {
             write_keys: Vec::new(),
-            admin_keys: Vec::new(),
+            secret_keys: Vec::new(),
             max_request_bytes: 8 * 1024 * 1024,
             ack_timeout_ms: 9_000,
             dedupe_window_secs: 24 * 3600,
@@ -162,21 +168,16 @@ impl Default for LogConfig {
 impl Config {
     /// Checks every value; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let addr: SocketAddr = self.listen.parse().map_err(|e| {
+        let _: SocketAddr = self.listen.parse().map_err(|e| {
             format!(
                 "listen: {:?} is not an address like 127.0.0.1:8080 ({e})",
                 self.listen
             )
         })?;
-        if !addr.ip().is_loopback() && self.collector.write_keys.is_empty() {
-            return Err(format!(
-                "listen: refusing to listen on {addr} (not loopback) without collector.write_keys; \
-                 configure write keys or listen on 127.0.0.1"
-            ));
-        }
-        if self.collector.write_keys.iter().any(|k| k.is_empty()) {
-            return Err("collector.write_keys: keys must not be empty strings".into());
-        }
+        // Key syntax; whether a non-loopback address has keys is checked at start, with the
+        // key file.
+        crate::auth::Auth::check_config(&self.collector.write_keys, &self.collector.secret_keys)?;
+        self.auth.validate()?;
         if self.collector.max_request_bytes < 64 * 1024 {
             return Err("collector.max_request_bytes must be at least 65536".into());
         }

@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use serde_json::json;
 use tailor_event::segment::ParseContext;
-use tailor_event::{parse_request, Endpoint, ParsedEvent, SchemaRegistry};
+use tailor_event::{parse_request, Endpoint, InteractionKind, ParsedEvent, SchemaRegistry};
 use tailor_log::{Log, Record};
 
 use crate::dedupe::{id_hash, Dedupe};
@@ -47,6 +47,7 @@ pub struct Ingest {
     ack_timeout: Duration,
     /// Joins stored events carrying a `rec_id` to served lists (the server's collector).
     attribution: Option<Arc<crate::attribution::Attribution>>,
+    catalog: Option<Arc<crate::catalog::Catalog>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -93,10 +94,17 @@ impl Ingest {
             dedupe,
             ack_timeout,
             attribution: None,
+            catalog: None,
         }
     }
 
     /// Counts stored events that carry a `rec_id` against the served lists.
+    /// Lets items learn their category and price from stored events.
+    pub fn with_catalog(mut self, c: Arc<crate::catalog::Catalog>) -> Self {
+        self.catalog = Some(c);
+        self
+    }
+
     pub fn with_attribution(mut self, a: Arc<crate::attribution::Attribution>) -> Self {
         self.attribution = Some(a);
         self
@@ -166,6 +174,7 @@ impl Ingest {
         let mut claims = Vec::new();
         let mut duplicates = 0;
         let mut touches = Vec::new();
+        let mut learned = Vec::new();
         metrics::histogram!(m::BATCH_SIZE).record(parsed.events.len() as f64);
         for ev in parsed.events {
             match ev {
@@ -176,12 +185,39 @@ impl Ingest {
                         continue;
                     }
                     claims.push(h);
+                    if self.catalog.is_some() {
+                        learned.extend(
+                            e.interactions
+                                .iter()
+                                .filter(|i| i.category.is_some() || i.price.is_some())
+                                .map(|i| crate::catalog::Learned {
+                                    id: i.item_id.clone(),
+                                    category: i.category.clone(),
+                                    price: i.price,
+                                    at_ms: received_at_ms,
+                                }),
+                        );
+                    }
                     if self.attribution.is_some() {
+                        // Tagged events, and clicks, carts and purchases that may follow a
+                        // recommendation without its id.
+                        let actor = crate::attribution::actor_hash(e.partition_key());
                         touches.extend(
                             e.interactions
                                 .iter()
-                                .filter(|i| i.rec_id.is_some())
-                                .cloned(),
+                                .filter(|i| {
+                                    i.rec_id.is_some()
+                                        || matches!(
+                                            i.kind,
+                                            InteractionKind::Click
+                                                | InteractionKind::AddToCart
+                                                | InteractionKind::Purchase
+                                        )
+                                })
+                                .map(|i| crate::attribution::Touch {
+                                    actor,
+                                    interaction: i.clone(),
+                                }),
                         );
                     }
                     events.push(Record {
@@ -250,6 +286,14 @@ impl Ingest {
             Ok(()) => {
                 if let Some(a) = self.attribution.as_ref().filter(|_| !touches.is_empty()) {
                     a.record(&touches);
+                }
+                if let Some(c) = self.catalog.clone().filter(|_| !learned.is_empty()) {
+                    // Off the acknowledgement's path; the events themselves are stored.
+                    tokio::spawn(async move {
+                        if let Err(e) = c.learn(learned).await {
+                            tracing::warn!(error = %e, "could not store what events said about items");
+                        }
+                    });
                 }
                 metrics::counter!(m::EVENTS_ACCEPTED).increment(accepted as u64);
                 metrics::counter!(m::EVENTS_DUPLICATE).increment(duplicates as u64);

@@ -3,6 +3,7 @@
 //! processor. [`start`] runs every role in one process.
 
 pub mod attribution;
+pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod config;
@@ -103,6 +104,12 @@ pub fn router(app: App) -> Router {
         .merge(routes::admin::router())
         .merge(routes::items::router())
         .merge(routes::experiments::router())
+        .merge(routes::web::router())
+        .merge(routes::keys::router())
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            routes::guard,
+        ))
         .layer(axum::middleware::from_fn(routes::track_http))
         .layer(DefaultBodyLimit::max(max))
         .with_state(app)
@@ -125,11 +132,43 @@ async fn poll_registry(slot: Arc<models::ModelSlot>, every: Duration) {
     }
 }
 
+/// Picks up keys added or revoked by `tailor keys` (another process) without a restart.
+async fn reload_keys(auth: Arc<auth::Auth>) {
+    let mut tick = tokio::time::interval(auth.reload_every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = auth.refresh() {
+            tracing::warn!(error = %e, "cannot reload the key file; the keys loaded before stay in force");
+        }
+    }
+}
+
 /// Starts every role of a single-node Tailor: log, live processor, HTTP server.
 pub async fn start(cfg: Config) -> Result<RunningServer> {
     cfg.validate().map_err(Error::Config)?;
     std::fs::create_dir_all(&cfg.data_dir).map_err(io_err(&cfg.data_dir))?;
     let prometheus = metrics::prometheus();
+    let auth = Arc::new(
+        auth::Auth::open(
+            &cfg.auth,
+            &cfg.collector.write_keys,
+            &cfg.collector.secret_keys,
+            &cfg.data_dir,
+        )
+        .map_err(Error::Config)?,
+    );
+    let listen: SocketAddr = cfg
+        .listen
+        .parse()
+        .map_err(|e| Error::Config(format!("listen: {e}")))?;
+    if !listen.ip().is_loopback() && !auth.closed() {
+        return Err(Error::Config(format!(
+            "listen: refusing to listen on {listen} (not loopback) without both a write key and \
+             a secret key; create them with `tailor keys add --kind write|secret --name NAME` \
+             (or set collector.write_keys and collector.secret_keys), or listen on 127.0.0.1"
+        )));
+    }
     let log = open_log(&cfg)?;
     let dyn_log: Arc<dyn Log> = log.clone();
     let registry_path = cfg.data_dir.join("schemas.json");
@@ -141,16 +180,17 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         cfg.collector.dedupe_max_entries,
     ));
     let attribution = Arc::new(attribution::Attribution::default());
+    let catalog = Arc::new(catalog::Catalog::open(dyn_log.clone())?);
     let ingest = ingest::Ingest::new(
         dyn_log.clone(),
         registry.clone(),
         dedupe.clone(),
         Duration::from_millis(cfg.collector.ack_timeout_ms),
     )
-    .with_attribution(attribution.clone());
+    .with_attribution(attribution.clone())
+    .with_catalog(catalog.clone());
     let remembered = ingest.rebuild_dedupe()?;
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
-    let catalog = Arc::new(catalog::Catalog::open(dyn_log.clone())?);
     let online = tailor_features::online::open(&cfg.online)?;
     let processor = Processor::open(
         dyn_log.clone(),
@@ -202,7 +242,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             });
         }
     }
-    let mut background = Vec::new();
+    let mut background = vec![tokio::spawn(reload_keys(auth.clone()))];
     for s in std::iter::once(&slot).chain(variant_models.values()) {
         background.push(tokio::spawn(poll_registry(
             s.clone(),
@@ -241,6 +281,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         warehouse,
         trending: parking_lot::Mutex::new(None),
         attribution,
+        auth,
         catalog,
         models: slot,
         variant_models,

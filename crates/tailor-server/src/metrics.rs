@@ -14,6 +14,9 @@ pub const DEDUPE_EVICTED: &str = "tailor_collector_dedupe_evicted_total";
 pub const DEDUPE_ENTRIES: &str = "tailor_collector_dedupe_entries";
 pub const HTTP_DURATION: &str = "tailor_http_request_duration_seconds";
 pub const HTTP_REQUESTS: &str = "tailor_http_requests_total";
+pub const CATALOG_LEARNED: &str = "tailor_catalog_learned_total";
+pub const AUTH_DENIED: &str = "tailor_auth_denied_total";
+pub const AUTH_RATE_LIMITED: &str = "tailor_auth_rate_limited_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -26,6 +29,21 @@ fn describe() {
         EVENTS_REJECTED,
         Unit::Count,
         "Events rejected as invalid and written to the dead-letter log, by reason."
+    );
+    describe_counter!(
+        CATALOG_LEARNED,
+        Unit::Count,
+        "Catalog changes learned from events (a category or price the catalog lacked)."
+    );
+    describe_counter!(
+        AUTH_DENIED,
+        Unit::Count,
+        "Requests refused for their API key, by reason (missing, unknown, revoked, forbidden)."
+    );
+    describe_counter!(
+        AUTH_RATE_LIMITED,
+        Unit::Count,
+        "Requests answered 429 because their key was over its rate limit, by key kind."
     );
     describe_counter!(
         EVENTS_DUPLICATE,

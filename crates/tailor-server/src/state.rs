@@ -36,6 +36,8 @@ pub struct AppState {
     pub trending: parking_lot::Mutex<Option<TrendingCache>>,
     /// Served lists joined with the events that carry their `rec_id`.
     pub attribution: Arc<crate::attribution::Attribution>,
+    /// API keys in force.
+    pub auth: Arc<crate::auth::Auth>,
     /// The item catalog (availability for the rules).
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The served registry model (swapped on promotion).

@@ -1,5 +1,6 @@
 //! Attribution: impressions, clicks and purchases carrying a served list's `rec_id` are
-//! counted per model, variant and surface; other events are not.
+//! counted per model, variant and surface; so are clicks, carts and purchases of a listed
+//! item by the same user soon after serving (no `rec_id`); other events are not.
 
 mod common;
 
@@ -107,7 +108,53 @@ async fn events_with_rec_id_are_joined_to_the_served_list() {
         "no impressions: no CTR"
     );
 
+    // Following a recommendation without its rec_id: the user the list was served to adds
+    // a listed item to the cart; another user's add of it, and an unlisted item, do not count.
+    let other_first = item_ids(&other)[0].clone();
+    let follow = vec![
+        track(
+            "someone",
+            "Product Added",
+            json!({"product_id": other_first}),
+            "f-1",
+            &ts(50),
+        ),
+        track(
+            "stranger",
+            "Product Added",
+            json!({"product_id": other_first}),
+            "f-2",
+            &ts(51),
+        ),
+        track(
+            "someone",
+            "Product Added",
+            json!({"product_id": "not-listed"}),
+            "f-3",
+            &ts(52),
+        ),
+    ];
+    let (status, a) = s.post("/v1/batch", json!({"batch": follow})).await;
+    assert_eq!((status, a["accepted"].clone()), (200, json!(3)), "{a}");
+    let (_, stats) = s.get("/v1/stats/recommendations").await;
+    let default = stats["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["surface"] == "default")
+        .expect("default row")
+        .clone();
+    assert_eq!(default["add_to_carts"], 1, "{stats}");
+    assert_eq!(default["clicks"], 0, "{stats}");
+
     let text = s.metrics_text().await;
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tailor_recommendation_events_total{")
+                && l.contains("join=\"follow\"")
+                && l.contains("kind=\"add_to_cart\"")),
+        "metrics"
+    );
     assert!(
         text.contains("tailor_recommendations_served_total{"),
         "metrics"

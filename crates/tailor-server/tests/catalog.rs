@@ -32,7 +32,7 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
     use reqwest::Method;
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = config(dir.path());
-    cfg.collector.admin_keys = vec![KEY.into()];
+    cfg.collector.secret_keys = vec![KEY.into()];
     cfg.models.retrain = false;
     let s = start(cfg.clone()).await;
 
@@ -92,7 +92,7 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
         "{e}"
     );
     assert_eq!(
-        send(&s, Method::GET, "/v1/items/ok-1", None, false).await.0,
+        send(&s, Method::GET, "/v1/items/ok-1", None, true).await.0,
         404
     );
     let (status, e) = send(
@@ -203,16 +203,14 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
     // Durable: a restarted server has the catalog; deleting makes hat-1 recommendable again.
     s.server.shutdown().await.expect("shutdown");
     let s = start(cfg).await;
-    let (status, item) = send(&s, Method::GET, "/v1/items/shoe-1", None, false).await;
+    let (status, item) = send(&s, Method::GET, "/v1/items/shoe-1", None, true).await;
     assert_eq!(
         (status, item["properties"]["brand"].clone()),
         (200, json!("Acme")),
         "{item}"
     );
     assert_eq!(
-        send(&s, Method::GET, "/v1/items/hat-1", None, false)
-            .await
-            .1["available"],
+        send(&s, Method::GET, "/v1/items/hat-1", None, true).await.1["available"],
         false
     );
     assert_eq!(
@@ -230,5 +228,68 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
     s.wait_processed().await;
     let (_, recs) = s.get("/v1/recommendations?user_id=nobody&k=7").await;
     assert!(ids(&recs).contains(&"hat-1".to_owned()), "{recs}");
+    s.server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn items_learn_category_and_price_from_events_and_keep_what_the_api_set() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.models.retrain = false;
+    let s = start(cfg.clone()).await;
+    let (status, _) = s
+        .post(
+            "/v1/items",
+            json!({"items": [{"id": "set-1", "price": 10.0}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let ev = |id: &str, item: &str, props: Value| {
+        let mut p = props;
+        p["product_id"] = item.into();
+        json!({"type": "track", "event": "Product Viewed", "userId": "u1", "messageId": id,
+               "properties": p})
+    };
+    let batch = vec![
+        ev("l-1", "new-1", json!({"category": "hats", "price": 12.5})),
+        ev("l-2", "new-1", json!({"price": 11.0})),
+        ev("l-3", "set-1", json!({"category": "shoes", "price": 99.0})),
+        ev("l-4", "plain", json!({})),
+    ];
+    let (status, a) = s.post("/v1/batch", json!({"batch": batch})).await;
+    assert_eq!((status, a["accepted"].clone()), (200, json!(4)), "{a}");
+    // Learning runs after the acknowledgement: poll.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let learned = loop {
+        let (status, item) = s.get("/v1/items/new-1").await;
+        if status == 200 && item["price"] == 11.0 {
+            break item;
+        }
+        assert!(std::time::Instant::now() < deadline, "not learned: {item}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(learned["categories"], json!(["hats"]), "{learned}");
+    assert_eq!(learned["available"], true);
+    assert_eq!(
+        learned["learned"],
+        json!(["categories", "price"]),
+        "{learned}"
+    );
+    let (_, set) = s.get("/v1/items/set-1").await;
+    assert_eq!(set["price"], 10.0, "the API's price wins: {set}");
+    assert_eq!(
+        set["categories"],
+        json!(["shoes"]),
+        "a missing category is learned: {set}"
+    );
+    assert_eq!(set["learned"], json!(["categories"]), "{set}");
+    let (status, _) = s.get("/v1/items/plain").await;
+    assert_eq!(status, 404, "nothing to learn, nothing stored");
+    s.server.shutdown().await.expect("shutdown");
+
+    // Learned values are in the catalog topic: they survive a restart.
+    let s = start(cfg).await;
+    let (_, again) = s.get("/v1/items/new-1").await;
+    assert_eq!(again, learned);
     s.server.shutdown().await.expect("shutdown");
 }

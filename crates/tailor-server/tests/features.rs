@@ -77,6 +77,8 @@ async fn events_to_features_to_recommendations(online: &str) {
         "{row}"
     );
 
+    // Other shoppers' views sit in other partitions: wait for all of them.
+    s.wait_processed().await;
     let (status, item) = s.get("/v1/features/item/shoe-1").await;
     assert_eq!(status, 200, "{item}");
     assert_eq!(

@@ -26,7 +26,7 @@ async fn posted_events_are_queryable_in_the_lake() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = config(dir.path());
     cfg.lake.roll_secs = 1;
-    cfg.collector.admin_keys = vec!["sk_admin".into()];
+    cfg.collector.secret_keys = vec!["sk_admin".into()];
     let s = start(cfg).await;
     let mut batch = shop_events();
     batch.push(

@@ -35,7 +35,7 @@ async fn admin_post(
 async fn loaded(retrain_every: Option<u64>) -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().expect("tmp");
     let mut cfg = config(dir.path());
-    cfg.collector.admin_keys = vec![KEY.into()];
+    cfg.collector.secret_keys = vec![KEY.into()];
     cfg.models.poll_ms = 50;
     match retrain_every {
         Some(secs) => {
@@ -280,6 +280,7 @@ async fn hot_swap_under_concurrent_requests_fails_no_request() {
                 };
                 let resp = http
                     .get(format!("{url}/v1/recommendations?{q}&k=5"))
+                    .bearer_auth(KEY)
                     .send()
                     .await;
                 match resp {

@@ -214,3 +214,30 @@ pub async fn wait_processed(url: &str, deadline: Duration) -> Result<Value> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Stores catalog items through `POST /v1/items`, 1000 per request (the API's limit), with
+/// `secret` as the Bearer key when given. Returns how many were stored.
+pub async fn store_items(
+    client: &reqwest::Client,
+    url: &str,
+    secret: Option<&str>,
+    items: &[Value],
+) -> Result<usize> {
+    for chunk in items.chunks(1000) {
+        let mut req = client
+            .post(format!("{url}/v1/items"))
+            .json(&json!({ "items": chunk }));
+        if let Some(k) = secret {
+            req = req.bearer_auth(k);
+        }
+        let resp = req.send().await.context("storing the catalog")?;
+        let status = resp.status();
+        if !status.is_success() {
+            bail!(
+                "storing the catalog: the server answered {status}: {}",
+                resp.text().await.unwrap_or_default()
+            );
+        }
+    }
+    Ok(items.len())
+}

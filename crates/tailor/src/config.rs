@@ -163,10 +163,16 @@ mod tests {
             .expect_err("type")
             .to_string();
         assert!(e.contains("partitions"), "{e}");
-        let e = load_with(&DataArgs::default(), Some("0.0.0.0:80"), vars(&[]))
-            .expect_err("open bind")
-            .to_string();
-        assert!(e.contains("write_keys"), "{e}");
+        // A public address without keys is refused at start, with the key file in view
+        // (tailor-server's tests/keys.rs); bad key syntax already here.
+        let e = load_with(
+            &DataArgs::default(),
+            None,
+            vars(&[("TAILOR__COLLECTOR__SECRET_KEYS", "[\"sha256:nothex\"]")]),
+        )
+        .expect_err("bad hash")
+        .to_string();
+        assert!(e.contains("collector.secret_keys[0]"), "{e}");
         let e = load_with(
             &DataArgs::default(),
             None,

@@ -56,6 +56,13 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// API keys: `add --kind write|secret --name NAME`, `list`, `revoke ID` (no restart needed).
+    Keys {
+        #[command(subcommand)]
+        which: commands::keys::KeysCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Read-only SQL over the Parquet lake (DataFusion).
     Sql(commands::sql::SqlArgs),
     /// Benchmarks: `ingest`, `recommend`, `features` and `lake`.
@@ -134,6 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Features { which, data } => commands::features::run(which, &data),
         Command::Import(args) => commands::import::run(*args).await,
         Command::Items { which, data } => commands::items::run(which, &data).await,
+        Command::Keys { which, data } => commands::keys::run(which, &data),
         Command::Sql(args) => commands::sql::run(args).await,
         Command::Schema { which, data } => commands::schema::run(which, &data).await,
         Command::Eval(args) => commands::eval::run(args),

@@ -14,7 +14,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use tailor_event::{Endpoint, EventType};
 
-use crate::body::{basic_auth_user, decode};
+use crate::auth::{presented, Need};
+use crate::body::decode;
 use crate::error::ApiError;
 use crate::ingest::now_ms;
 use crate::metrics as m;
@@ -60,13 +61,13 @@ pub fn router() -> Router<App> {
         .layer(axum::middleware::from_fn(cors))
 }
 
-/// Answers a CORS preflight: POST from the calling origin, with the headers it asks for.
-async fn preflight(headers: HeaderMap) -> Response {
+/// Answers a CORS preflight: the calling origin may send, with the headers it asks for.
+pub(crate) async fn preflight(headers: HeaderMap) -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, OPTIONS"),
+        HeaderValue::from_static("GET, POST, OPTIONS"),
     );
     let asked = headers
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
@@ -82,7 +83,7 @@ async fn preflight(headers: HeaderMap) -> Response {
 
 /// Lets the calling origin read collector answers (the write key is public by design;
 /// credentials are allowed because browser SDKs may send cookies with `keepalive` fetches).
-async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub(crate) async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -105,14 +106,6 @@ async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Resp
     resp
 }
 
-fn unauthorized() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "missing or unknown write key: send it as the HTTP basic-auth user or as writeKey",
-    )
-}
-
 async fn collect(
     app: App,
     endpoint: Endpoint,
@@ -121,11 +114,12 @@ async fn collect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let received = now_ms();
-    let keys = &app.cfg.collector.write_keys;
-    let basic = basic_auth_user(&headers).filter(|k| !k.is_empty());
-    let key_ok = |k: &Option<String>| k.as_ref().is_some_and(|k| keys.iter().any(|w| w == k));
-    if !keys.is_empty() && basic.is_some() && !key_ok(&basic) {
-        return Err(unauthorized());
+    let open = app.auth.collector_open();
+    // A key in the headers is checked before the body is read; `writeKey` in the body
+    // (Segment's browser library) after it is parsed.
+    let header_key = presented(&headers).filter(|k| !k.is_empty());
+    if let Some(k) = &header_key {
+        app.auth.check(Need::Write, Some(k))?;
     }
     let body = body.map_err(|e| {
         ApiError::new(
@@ -144,16 +138,21 @@ async fn collect(
     let parsed = match app.ingest.parse(endpoint, &decoded, received) {
         Ok(p) => p,
         Err(e) => {
-            if keys.is_empty() || basic.is_some() {
+            if open || header_key.is_some() {
                 app.ingest
                     .dead_letter_request(path, &decoded, &e.to_string(), received);
                 return Err(ApiError::bad_request(e.to_string()));
             }
-            return Err(unauthorized());
+            // An unauthenticated body that does not parse is not kept.
+            return Err(app
+                .auth
+                .check(Need::Write, None)
+                .err()
+                .unwrap_or_else(|| ApiError::bad_request(e.to_string())));
         }
     };
-    if !keys.is_empty() && basic.is_none() && !key_ok(&parsed.write_key) {
-        return Err(unauthorized());
+    if header_key.is_none() {
+        app.auth.check(Need::Write, parsed.write_key.as_deref())?;
     }
     let outcome = app.ingest.store(path, parsed, received).await?;
     Ok((StatusCode::OK, Json(outcome)).into_response())

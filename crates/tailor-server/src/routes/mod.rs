@@ -6,17 +6,31 @@ pub mod dead_letters;
 pub mod experiments;
 pub mod features;
 pub mod items;
+pub mod keys;
 pub mod ops;
 pub mod recommend;
 pub mod schemas;
 pub mod sql;
+pub mod web;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
 
 use crate::metrics as m;
+use crate::state::App;
+
+/// Refuses requests whose key does not allow the endpoint (see `auth`).
+pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    if let Some(need) = crate::auth::need_for(req.method(), req.uri().path()) {
+        let key = crate::auth::presented(req.headers());
+        if let Err(e) = app.auth.check(need, key.as_deref()) {
+            return axum::response::IntoResponse::into_response(e);
+        }
+    }
+    next.run(req).await
+}
 
 /// Records latency and count per route and status.
 pub async fn track_http(req: Request, next: Next) -> Response {

@@ -77,8 +77,15 @@ pub struct RecAnswer {
 }
 
 pub fn router() -> Router<App> {
+    // Browsers on the shop's origin call it (the `tailor.js` widget with a `recommend` key).
+    let widget = Router::new()
+        .route(
+            "/v1/recommendations",
+            get(recommendations).options(super::collector::preflight),
+        )
+        .layer(axum::middleware::from_fn(super::collector::cors));
     Router::new()
-        .route("/v1/recommendations", get(recommendations))
+        .merge(widget)
         .route("/v1/stats/recommendations", get(stats))
 }
 
@@ -331,6 +338,7 @@ async fn recommendations(
             variant: variant.clone(),
             surface: surface.to_owned(),
         },
+        nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
         resp.items.iter().map(|i| i.item_id.clone()),
     );
     Ok(Json(RecAnswer {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use tailor_event::schema::Subject;
 use tailor_event::Compatibility;
 
-use crate::body::bearer_token;
 use crate::error::ApiError;
 use crate::registry_store;
 use crate::state::App;
@@ -86,29 +85,11 @@ pub struct AddSchema {
     pub compatibility: Option<String>,
 }
 
-/// Admin calls need a configured admin key as a Bearer token (when keys are configured).
-pub fn check_admin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    let keys = &app.cfg.collector.admin_keys;
-    if keys.is_empty() {
-        return Ok(());
-    }
-    match bearer_token(headers) {
-        Some(t) if keys.contains(&t) => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this call needs an admin key: Authorization: Bearer <key>",
-        )),
-    }
-}
-
 async fn add(
     State(app): State<App>,
     Path(subject): Path<String>,
-    headers: HeaderMap,
     body: Result<Json<AddSchema>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    check_admin(&app, &headers)?;
     let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let mode = req
         .compatibility

@@ -1,17 +1,15 @@
-//! `POST /v1/sql` (admin key): read-only SQL over the lake — tables `events` and
+//! `POST /v1/sql` (secret key): read-only SQL over the lake — tables `events` and
 //! `dead_letters`, views `item_daily_stats`, `funnel_daily`, `recommendation_ctr`.
 //! Body `{"sql": "SELECT ..."}`; answer `{"rows": [...], "row_count": N, "truncated": bool}`.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::routes::schemas::check_admin;
 use crate::state::App;
 
 /// Most rows in one answer; use LIMIT/OFFSET or `tailor sql` for more.
@@ -29,10 +27,8 @@ struct SqlRequest {
 
 async fn sql(
     State(app): State<App>,
-    headers: HeaderMap,
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    check_admin(&app, &headers)?;
     let Json(req) = body.map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"sql\": \"SELECT ...\"}}: {}",

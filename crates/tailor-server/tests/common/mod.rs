@@ -11,6 +11,8 @@ pub struct TestServer {
     pub url: String,
     pub http: reqwest::Client,
     pub dir: std::path::PathBuf,
+    /// Sent as a Bearer token by `get` and `post`: the first configured secret key.
+    pub key: Option<String>,
 }
 
 pub fn config(dir: &std::path::Path) -> Config {
@@ -25,20 +27,28 @@ pub fn config(dir: &std::path::Path) -> Config {
 
 pub async fn start(cfg: Config) -> TestServer {
     let dir = cfg.data_dir.clone();
+    let key = cfg.collector.secret_keys.first().cloned();
     let server = tailor_server::start(cfg).await.expect("server starts");
     TestServer {
         url: server.url(),
         server,
         http: reqwest::Client::new(),
         dir,
+        key,
     }
 }
 
 impl TestServer {
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
+        }
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let resp = self
-            .http
-            .post(format!("{}{path}", self.url))
+            .authorized(self.http.post(format!("{}{path}", self.url)))
             .json(&body)
             .send()
             .await
@@ -49,8 +59,7 @@ impl TestServer {
 
     pub async fn get(&self, path_and_query: &str) -> (u16, Value) {
         let resp = self
-            .http
-            .get(format!("{}{path_and_query}", self.url))
+            .authorized(self.http.get(format!("{}{path_and_query}", self.url)))
             .send()
             .await
             .expect("request");

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::client::{batch_bodies, progress, send_batches, wait_processed};
+use crate::client::{batch_bodies, progress, send_batches, store_items, wait_processed};
 use crate::commands::generate::ShopArgs;
 use crate::commands::serve::shutdown_signal;
 use crate::config::{load, DataArgs};
@@ -28,10 +28,26 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> Result<()> {
     let cfg = load(&args.data, args.listen.as_deref())?;
     let write_key = cfg.collector.write_keys.first().cloned();
+    // A plain-text secret key from the config for the catalog writes (a `sha256:` one
+    // cannot be presented).
+    let cfg_secret = cfg
+        .collector
+        .secret_keys
+        .iter()
+        .find(|k| !k.starts_with("sha256:"))
+        .cloned();
     let server = tailor_server::start(cfg).await?;
     let url = server.url();
     eprintln!("tailor is up on {url}; generating a synthetic shop");
     let shop = args.shop.shop();
+    // The catalog, so the demo shop page shows titles, categories and prices.
+    let items: Vec<Value> = shop
+        .catalog
+        .iter()
+        .map(|p| json!({"id": p.id, "title": p.name, "categories": [p.category], "price": p.price}))
+        .collect();
+    let stored = store_items(&reqwest::Client::new(), &url, cfg_secret.as_deref(), &items).await?;
+    eprintln!("catalog: {stored} products stored (POST /v1/items)");
     let events: Vec<Value> = shop.events().collect();
     let mut views: HashMap<String, usize> = HashMap::new();
     for e in &events {
@@ -119,6 +135,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             );
         }
     }
+    let shop_url = match &write_key {
+        Some(k) if !k.starts_with("sha256:") => format!("{url}/demo/shop?key={k}"),
+        _ => format!("{url}/demo/shop"),
+    };
+    println!("\ndemo shop (tailor.js in your browser): {shop_url}");
     println!(
         "\nAPI: {url}/v1/recommendations?user_id={}&k=10\ncollector: POST {url}/v1/batch  (Segment HTTP API)\nfeatures: {url}/v1/features/user/{}\nmetrics: {url}/metrics   status: {url}/v1/status   dead letters: {url}/v1/dead-letters",
         users.first().map(|u| u.0.as_str()).unwrap_or("u000001"),

@@ -7,6 +7,7 @@ pub mod features;
 pub mod generate;
 pub mod import;
 pub mod items;
+pub mod keys;
 pub mod log;
 pub mod models;
 pub mod schema;

@@ -100,11 +100,15 @@ pub async fn run(cmd: SchemaCommand, data: &DataArgs) -> Result<()> {
                     body["compatibility"] = Value::String(c.to_string());
                 }
                 let mut req = reqwest::Client::new().post(&url).json(&body);
-                if let Some(key) = std::env::var("TAILOR_ADMIN_KEY").ok().or(cfg
-                    .collector
-                    .admin_keys
-                    .first()
-                    .cloned())
+                if let Some(key) = std::env::var("TAILOR_SECRET_KEY")
+                    .or_else(|_| std::env::var("TAILOR_ADMIN_KEY"))
+                    .ok()
+                    .or(cfg
+                        .collector
+                        .secret_keys
+                        .iter()
+                        .find(|k| !k.starts_with("sha256:"))
+                        .cloned())
                 {
                     req = req.bearer_auth(key);
                 }

@@ -49,17 +49,30 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
-    /// GET /v1/recommendations on a loaded server: latency p50/p99 and requests/s.
+    /// GET /v1/recommendations on a loaded server with a large catalog, an A/B experiment
+    /// (trained model | live model) and filters: latency p50/p99 and requests/s, closed-loop
+    /// (as fast as the connections go) and open-loop at a fixed rate.
     Recommend {
+        /// Users of the synthetic shop (its events are loaded).
         #[arg(long, default_value_t = 50_000)]
         users: usize,
+        /// Products of the synthetic shop (the items with interactions).
         #[arg(long, default_value_t = 10_000)]
         items: usize,
-        /// Requests per run.
+        /// Catalog size: the shop's products plus generated items without interactions.
+        #[arg(long, default_value_t = 100_000)]
+        catalog_items: usize,
+        /// Requests per closed-loop run.
         #[arg(long, default_value_t = 50_000)]
         requests: usize,
         #[arg(long, default_value_t = 16)]
         connections: usize,
+        /// Offered load of the open-loop runs, requests/s.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Seconds per open-loop run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
@@ -152,10 +165,25 @@ pub async fn run(which: BenchCommand) -> Result<()> {
         BenchCommand::Recommend {
             users,
             items,
+            catalog_items,
             requests,
             connections,
+            rate,
+            seconds,
             runs,
-        } => recommend::recommend(users, items, requests, connections, runs).await,
+        } => {
+            recommend::recommend(recommend::RecommendBench {
+                users,
+                items,
+                catalog_items,
+                requests,
+                connections,
+                rate,
+                seconds,
+                runs,
+            })
+            .await
+        }
         BenchCommand::Features {
             events,
             users,
