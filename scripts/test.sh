@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (the official Segment
 # SDK, moto's S3 server, an OpenAPI validator and selenium from PyPI; Debian's chromium and
-# chromium-driver for the browser test), checks formatting and lints, runs every test.
+# chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
+# answers on 127.0.0.1:6379), checks formatting and lints, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Services started below add their stop commands here.
+on_exit=""
+trap 'eval "$on_exit"' EXIT
 
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import segment.analytics, moto.server, openapi_spec_validator, selenium" 2>/dev/null; then
     echo "==> installing segment-analytics-python, moto[server] (an S3 API for the lake tests), openapi-spec-validator and selenium into .venv"
@@ -18,7 +22,28 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
 export TAILOR_TEST_PYTHON="$PWD/.venv/bin/python"
-
+if [ -z "${TAILOR_TEST_REDIS_URL:-}" ]; then
+    if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; then
+        export TAILOR_TEST_REDIS_URL="redis://127.0.0.1:6379"
+    else
+        if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+            echo "==> installing redis-server (the Redis online-store tests)"
+            sudo=""
+            if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+            $sudo apt-get update -qq
+            $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+        fi
+        redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        echo "==> starting a private redis-server on 127.0.0.1:$redis_port (no Redis answers on 6379)"
+        redis-server --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --daemonize yes >/dev/null
+        on_exit+="redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1 || true;"
+        for _ in $(seq 50); do
+            if [ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = "PONG" ]; then break; fi
+            sleep 0.1
+        done
+        export TAILOR_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
+    fi
+fi
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

@@ -18,6 +18,12 @@ pub const FEATURE_STATE_KEYS: &str = "tailor_features_state_keys";
 pub const FEATURE_STATE_BYTES: &str = "tailor_features_state_bytes";
 /// Histogram: event time → feature row visible in the online store.
 pub const FEATURE_VISIBLE_LATENCY: &str = "tailor_features_visible_latency_seconds";
+/// Histogram, label `backend`: time of one write of rows to a materialized online store.
+pub const ONLINE_STORE_WRITE_SECONDS: &str = "tailor_online_store_write_duration_seconds";
+/// Histogram, label `backend`: time of one read of rows from a materialized online store.
+pub const ONLINE_STORE_READ_SECONDS: &str = "tailor_online_store_read_duration_seconds";
+/// Counter, labels `backend` and `op` (`connect`, `read`, `write`, `decode`).
+pub const ONLINE_STORE_ERRORS: &str = "tailor_online_store_errors_total";
 
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -76,5 +82,20 @@ pub fn describe() {
         FEATURE_VISIBLE_LATENCY,
         Unit::Seconds,
         "Time from an event's event time to its features being visible in the online store."
+    );
+    describe_histogram!(
+        ONLINE_STORE_WRITE_SECONDS,
+        Unit::Seconds,
+        "Time to write one batch of feature rows to the online store, per backend."
+    );
+    describe_histogram!(
+        ONLINE_STORE_READ_SECONDS,
+        Unit::Seconds,
+        "Time to read feature rows (one read_many) from the online store, per backend."
+    );
+    describe_counter!(
+        ONLINE_STORE_ERRORS,
+        Unit::Count,
+        "Online store failures, per backend and operation (connect, read, write, decode: a stored value that is not a feature row, read as missing)."
     );
 }

@@ -6,17 +6,23 @@
 //!   and the write path pays nothing for serving.
 //! - a materialized [`OnlineStore`]: the processor writes the rows each batch touched and
 //!   readers (possibly other processes) read the copies. `memory://` is the in-process one
-//!   ([`EmbeddedStore`], the reference the networked backends are tested against); rows are
-//!   plain serializable values, so a networked backend (Redis, a later issue) stores their
-//!   JSON.
+//!   ([`EmbeddedStore`], the reference the other backends are tested against);
+//!   `redis://host:port[/db][?prefix=...&ttl_secs=...]` keeps rows in Redis ([`RedisStore`]
+//!   lists the options), in the exact binary form of `codec.rs`.
+//!
+//! Every store keeps the row of the latest `as_of_ms` per entity, whatever order writes
+//! arrive in.
 
+mod codec;
 mod embedded;
 mod live;
+mod redis;
 
 use std::sync::Arc;
 
 pub use embedded::EmbeddedStore;
 pub use live::LiveReader;
+pub use redis::{redact, RedisStore};
 
 use crate::engine::FeatureRow;
 use crate::{Error, Result};
@@ -61,17 +67,22 @@ impl std::fmt::Debug for OnlineBackend {
     }
 }
 
-/// Opens the backend a URL names: `embedded://` (read from the engine state, the default)
-/// or `memory://` (rows materialized into an in-memory store). `redis://` is not available
-/// yet.
+/// Opens the backend a URL names: `embedded://` (read from the engine state, the default),
+/// `memory://` (rows materialized into an in-memory store) or `redis://` (rows materialized
+/// into Redis; the connection is checked here, so a wrong URL fails at start).
 pub fn open(url: &str) -> Result<OnlineBackend> {
     let scheme = url.split_once("://").map_or(url, |(s, _)| s);
     match scheme {
         "embedded" => Ok(OnlineBackend::Live),
         "memory" => Ok(OnlineBackend::Store(Arc::new(EmbeddedStore::new()))),
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
+            Ok(OnlineBackend::Store(Arc::new(RedisStore::open(url)?)))
+        }
         other => Err(Error::OnlineStore {
-            store: url.to_owned(),
-            reason: format!("unsupported scheme {other:?}; use embedded:// or memory://"),
+            store: redact(url),
+            reason: format!(
+                "unsupported scheme {other:?}; use embedded://, memory:// or redis://host:port"
+            ),
         }),
     }
 }
