@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs what the tests need (the official Segment
 # SDK, moto's S3 server, an OpenAPI validator and selenium from PyPI; Debian's chromium and
 # chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
-# answers on 127.0.0.1:6379), checks formatting and lints, runs every test.
+# answers on 127.0.0.1:6379; a tansu Kafka-protocol broker on a free loopback port, installed
+# with cargo once), checks formatting and lints, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Services started below add their stop commands here.
@@ -44,6 +45,9 @@ if [ -z "${TAILOR_TEST_REDIS_URL:-}" ]; then
         export TAILOR_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
     fi
 fi
+# A Kafka-protocol broker for the Kafka log tests (installs tansu once).
+source scripts/kafka-broker.sh
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

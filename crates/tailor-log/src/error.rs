@@ -70,6 +70,13 @@ pub enum Error {
     /// A metadata file (topic meta.json, group offsets) is unreadable or malformed.
     #[error("bad metadata file {path}: {reason}")]
     Metadata { path: String, reason: String },
+    /// A setting of the log is unusable; `field` names it as written in the config file.
+    #[error("{field}: {reason}")]
+    Config { field: String, reason: String },
+    /// The Kafka cluster could not be reached or did not acknowledge in time: nothing is
+    /// acknowledged to the client, which should retry (HTTP 503).
+    #[error("the Kafka cluster at {brokers} is unavailable ({reason}); retry later")]
+    Unavailable { brokers: String, reason: String },
     /// An I/O error, with what was being done.
     #[error("I/O error while {context}: {source}")]
     Io {

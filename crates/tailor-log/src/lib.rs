@@ -5,10 +5,12 @@
 //! [`Log`] is the backend-neutral trait. [`EmbeddedLog`] is the default backend: segmented
 //! files with a CRC32C per record, one group-commit writer thread that fsyncs before it
 //! acknowledges, recovery of torn tails at open, and a bounded queue that answers
-//! [`Error::Backpressure`] instead of growing.
+//! [`Error::Backpressure`] instead of growing. [`KafkaLog`] is the scale-out backend over a
+//! Kafka cluster (librdkafka).
 
 pub mod embedded;
 mod error;
+pub mod kafka;
 pub mod metrics;
 pub mod partitioner;
 
@@ -20,6 +22,7 @@ use futures::future::BoxFuture;
 
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use error::{Error, Result};
+pub use kafka::{KafkaLog, KafkaOptions};
 pub use partitioner::{murmur2, partition_for_key};
 
 /// Most partitions one topic may have.

@@ -22,6 +22,9 @@ pub const BACKPRESSURE_TOTAL: &str = "tailor_log_backpressure_total";
 pub const WRITE_ERRORS_TOTAL: &str = "tailor_log_write_errors_total";
 /// Counter with `topic`, `partition` labels: reads refused because stored bytes were corrupt.
 pub const CORRUPT_READS_TOTAL: &str = "tailor_log_corrupt_reads_total";
+/// Counter with an `op` label: Kafka requests that failed (connecting, producing,
+/// delivering, reading, committing, ...).
+pub const KAFKA_ERRORS_TOTAL: &str = "tailor_log_kafka_errors_total";
 
 /// Describe every metric of this crate to the installed recorder.
 pub fn describe() {
@@ -69,5 +72,10 @@ pub fn describe() {
         CORRUPT_READS_TOTAL,
         Unit::Count,
         "Reads refused because stored bytes failed checksum or structure checks."
+    );
+    describe_counter!(
+        KAFKA_ERRORS_TOTAL,
+        Unit::Count,
+        "Requests to the Kafka cluster that failed, by operation."
     );
 }

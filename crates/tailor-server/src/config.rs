@@ -18,6 +18,8 @@ pub struct Config {
     /// HTTP listen address.
     pub listen: String,
     pub collector: CollectorConfig,
+    /// The durable log (`[log]`, or just `log = "kafka://…"`).
+    #[serde(deserialize_with = "log_config")]
     pub log: LogConfig,
     /// Online feature store URL: `embedded://` (in memory, rebuilt from the checkpoint and
     /// the log on start).
@@ -144,6 +146,10 @@ impl Default for CollectorConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
+    /// `embedded://` (segment files in `data_dir/log`, the default) or
+    /// `kafka://host:port[,host:port…][/topic]` (a Kafka cluster; the path renames the
+    /// `events` topic).
+    pub url: String,
     /// Partitions of the `events` topic (fixed when the topic is created).
     pub partitions: u32,
     /// Segment file size before rolling, in bytes.
@@ -152,15 +158,70 @@ pub struct LogConfig {
     pub fsync: bool,
     /// Pending append requests before the collector answers 429.
     pub queue_capacity: usize,
+    /// Producer and client settings of a `kafka://` log (`[log.kafka]`).
+    pub kafka: tailor_log::KafkaOptions,
+}
+
+/// The log backend a [`LogConfig`] names.
+pub enum LogBackend {
+    Embedded,
+    Kafka(tailor_log::KafkaOptions),
+}
+
+impl LogConfig {
+    /// The backend of `url`, with its options checked; errors name the field.
+    pub fn backend(&self) -> Result<LogBackend, String> {
+        if self.url.is_empty() || self.url == "embedded://" {
+            return Ok(LogBackend::Embedded);
+        }
+        if self.url.starts_with("kafka://") {
+            let from_url =
+                tailor_log::KafkaOptions::from_url(&self.url).map_err(|e| e.to_string())?;
+            let opts = tailor_log::KafkaOptions {
+                brokers: from_url.brokers,
+                events_topic: from_url.events_topic,
+                ..self.kafka.clone()
+            };
+            opts.validate().map_err(|e| e.to_string())?;
+            return Ok(LogBackend::Kafka(opts));
+        }
+        Err(format!(
+            "log.url: {:?} is not a log URL: use embedded:// or kafka://host:port[,host:port…][/topic]",
+            self.url
+        ))
+    }
+}
+
+/// `log` as a `[log]` table, or as a bare URL (`log = "kafka://127.0.0.1:9092/events"`).
+fn log_config<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LogConfig, D::Error> {
+    struct Shape;
+    impl<'de> serde::de::Visitor<'de> for Shape {
+        type Value = LogConfig;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a log URL such as \"kafka://127.0.0.1:9092/events\", or a [log] table")
+        }
+        fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<LogConfig, E> {
+            Ok(LogConfig {
+                url: url.to_owned(),
+                ..LogConfig::default()
+            })
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LogConfig, A::Error> {
+            LogConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(Shape)
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
+            url: "embedded://".into(),
             partitions: 4,
             segment_bytes: 64 * 1024 * 1024,
             fsync: true,
             queue_capacity: 1024,
+            kafka: tailor_log::KafkaOptions::default(),
         }
     }
 }
@@ -190,6 +251,7 @@ impl Config {
         if self.collector.dedupe_max_entries == 0 {
             return Err("collector.dedupe_max_entries must be greater than 0".into());
         }
+        self.log.backend()?;
         if self.log.partitions == 0 || self.log.partitions > 1024 {
             return Err("log.partitions must be between 1 and 1024".into());
         }

@@ -30,11 +30,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use parking_lot::RwLock;
 use tailor_features::{Processor, ProcessorOptions};
-use tailor_log::{EmbeddedLog, EmbeddedOptions, Log};
+use tailor_log::{EmbeddedLog, EmbeddedOptions, KafkaLog, Log};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::Config;
+pub use config::{Config, LogBackend};
 pub use error::{ApiError, Error, Result};
 pub use ingest::{DEAD_LETTER_TOPIC, EVENTS_TOPIC};
 use state::{App, AppState};
@@ -42,17 +42,21 @@ use state::{App, AppState};
 /// Consumer group of the live processor.
 pub const LIVE_GROUP: &str = "live";
 
-/// Opens the embedded log of a data directory, creating the topics it needs.
-pub fn open_log(cfg: &Config) -> Result<Arc<EmbeddedLog>> {
-    let log = EmbeddedLog::open(
-        &cfg.data_dir.join("log"),
-        EmbeddedOptions {
-            segment_bytes: cfg.log.segment_bytes,
-            fsync: cfg.log.fsync,
-            queue_capacity: cfg.log.queue_capacity,
-            ..EmbeddedOptions::default()
-        },
-    )?;
+/// Opens the log `log.url` names (the embedded log of the data directory, or a Kafka
+/// cluster), creating the topics it needs.
+pub fn open_log(cfg: &Config) -> Result<Arc<dyn Log>> {
+    let log: Arc<dyn Log> = match cfg.log.backend().map_err(Error::Config)? {
+        LogBackend::Embedded => EmbeddedLog::open(
+            &cfg.data_dir.join("log"),
+            EmbeddedOptions {
+                segment_bytes: cfg.log.segment_bytes,
+                fsync: cfg.log.fsync,
+                queue_capacity: cfg.log.queue_capacity,
+                ..EmbeddedOptions::default()
+            },
+        )?,
+        LogBackend::Kafka(opts) => KafkaLog::open(opts)?,
+    };
     log.create_topic(EVENTS_TOPIC, cfg.log.partitions)?;
     log.create_topic(DEAD_LETTER_TOPIC, 1)?;
     Ok(log)
@@ -170,7 +174,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         )));
     }
     let log = open_log(&cfg)?;
-    let dyn_log: Arc<dyn Log> = log.clone();
+    let dyn_log = log.clone();
     let registry_path = cfg.data_dir.join("schemas.json");
     let registry = Arc::new(RwLock::new(Arc::new(registry_store::load_or_init(
         &registry_path,

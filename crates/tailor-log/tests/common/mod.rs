@@ -72,7 +72,8 @@ pub async fn round_trip(log: Arc<dyn Log>) {
                     &format!("user-{}", (batch * 7 + i) % 37),
                     &format!("{{\"batch\":{batch},\"i\":{i}}}"),
                 );
-                r.timestamp_ms = batch * 1000 + i;
+                // Real epoch times: Kafka reads a zero timestamp as "now".
+                r.timestamp_ms = 1_700_000_000_000 + batch * 1000 + i;
                 if i % 3 == 0 {
                     r.headers.push((
                         "content-type".into(),

@@ -28,6 +28,10 @@ pub enum BenchCommand {
         /// Also run with fsync off as a baseline, to show the cost of durability.
         #[arg(long)]
         baseline: bool,
+        /// Also run the same load through a Kafka log (`kafka://host:port[/topic]`; each
+        /// run gets a fresh topic), reported next to the embedded log.
+        #[arg(long, value_name = "URL")]
+        log: Option<String>,
     },
     /// The feature engine alone (default feature set, in memory), then event → feature-visible
     /// latency through the full path (collector → log → engine → online store) under a paced
@@ -161,7 +165,8 @@ pub async fn run(which: BenchCommand) -> Result<()> {
             connections,
             runs,
             baseline,
-        } => ingest::ingest(events, batch, connections, runs, baseline).await,
+            log,
+        } => ingest::ingest(events, batch, connections, runs, baseline, log).await,
         BenchCommand::Recommend {
             users,
             items,

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use serde_json::Value;
 use tailor_event::{Endpoint, ParsedEvent, ParsedRequest, Rejection};
-use tailor_log::{EmbeddedLog, Log};
+use tailor_log::Log;
 use tailor_server::dedupe::Dedupe;
 use tailor_server::ingest::{now_ms, Ingest};
 
@@ -65,7 +65,7 @@ const APPEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub enum Sink {
     Embedded {
-        log: Arc<EmbeddedLog>,
+        log: Arc<dyn Log>,
         ingest: Ingest,
         /// The dead letters' `endpoint`: `import:FILE`.
         endpoint: String,
