@@ -264,12 +264,14 @@ impl Config {
         self.live.validate()?;
         FeatureSet::compile(&self.features).map_err(|e| e.to_string())?;
         match self.online.split_once("://").map(|(scheme, _)| scheme) {
-            Some("embedded" | "memory") => {}
+            // A Redis URL is checked (and connected to) when the store opens.
+            Some("embedded" | "memory" | "redis") => {}
             _ => {
                 return Err(format!(
                     "online: {:?} is not a supported online store; use embedded:// (reads the \
-                     feature state in place) or memory:// (rows materialized in memory)",
-                    self.online
+                     feature state in place), memory:// (rows materialized in memory) or \
+                     redis://host:port[/db][?prefix=…]",
+                    tailor_features::online::redact(&self.online)
                 ))
             }
         }

@@ -33,6 +33,11 @@ pub trait FeatureReader: Send + Sync {
     /// in the order asked.
     fn read_many(&self, entity: &str, ids: &[String]) -> Result<Vec<Option<FeatureRow>>>;
 
+    /// Whether a read waits on the network (async callers then read off their workers).
+    fn is_remote(&self) -> bool {
+        false
+    }
+
     fn read(&self, entity: &str, id: &str) -> Result<Option<FeatureRow>> {
         Ok(self
             .read_many(entity, &[id.to_owned()])?

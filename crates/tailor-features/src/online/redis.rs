@@ -270,6 +270,10 @@ impl RedisStore {
 }
 
 impl FeatureReader for RedisStore {
+    fn is_remote(&self) -> bool {
+        true
+    }
+
     fn read_many(&self, entity: &str, ids: &[String]) -> Result<Vec<Option<FeatureRow>>> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -69,15 +69,33 @@ async fn definitions(State(app): State<App>) -> Json<Value> {
     }))
 }
 
+/// Reads rows of the online store; a store across the network (Redis) is read on a
+/// blocking thread, so its round trips never hold an async worker.
+pub(crate) async fn read_rows(
+    app: &App,
+    entity: String,
+    ids: Vec<String>,
+) -> Result<Vec<Option<FeatureRow>>, ApiError> {
+    let reader = app.features.clone();
+    let rows = if reader.is_remote() {
+        tokio::task::spawn_blocking(move || reader.read_many(&entity, &ids))
+            .await
+            .map_err(|e| ApiError::internal(format!("online store read failed: {e}")))?
+    } else {
+        reader.read_many(&entity, &ids)
+    };
+    rows.map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))
+}
+
 async fn one(
     State(app): State<App>,
     Path((entity, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = entity_kind(&app, &entity)?;
-    let row = app
-        .features
-        .read(&kind.to_string(), &id)
-        .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?;
+    let row = read_rows(&app, kind.to_string(), vec![id.clone()])
+        .await?
+        .pop()
+        .flatten();
     match row {
         Some(row) => Ok(Json(row_json(&row))),
         None => Err(ApiError::new(
@@ -112,10 +130,7 @@ async fn batch(
         )));
     }
     let kind = entity_kind(&app, &req.entity)?;
-    let rows = app
-        .features
-        .read_many(&kind.to_string(), &req.ids)
-        .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?;
+    let rows = read_rows(&app, kind.to_string(), req.ids.clone()).await?;
     let rows: Vec<Value> = req
         .ids
         .iter()

@@ -13,6 +13,7 @@ use tailor_rec::{recommend, trending_from_row, RecRequest, UserInputs};
 
 use crate::attribution::Arm;
 use crate::error::ApiError;
+use crate::routes::features::read_rows;
 use crate::state::{App, Trending};
 
 #[derive(Debug, Deserialize)]
@@ -99,20 +100,19 @@ const TRENDING_TTL: Duration = Duration::from_millis(250);
 /// The trending counts of the global feature row (`global_trending_items`), read at most once
 /// per [`TRENDING_TTL`]: the row merges every partition's state, and its order hardly moves
 /// within a fraction of a second.
-fn trending(app: &App) -> Result<Option<Trending>, ApiError> {
-    let mut cached = app.trending.lock();
-    if let Some((at, list)) = &*cached {
+async fn trending(app: &App) -> Result<Option<Trending>, ApiError> {
+    if let Some((at, list)) = &*app.trending.lock() {
         if at.elapsed() < TRENDING_TTL {
             return Ok(list.clone());
         }
     }
-    let list = app
-        .features
-        .read("global", GLOBAL_ID)
-        .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
+    let list = read_rows(app, "global".into(), vec![GLOBAL_ID.to_owned()])
+        .await?
+        .pop()
+        .flatten()
         .and_then(|row| trending_from_row(&row))
         .map(Arc::new);
-    *cached = Some((Instant::now(), list.clone()));
+    *app.trending.lock() = Some((Instant::now(), list.clone()));
     Ok(list)
 }
 
@@ -202,13 +202,13 @@ async fn recommendations(
     // the actor key the `user` entity is keyed by).
     let user = match nonempty(&q.user_id).or(nonempty(&q.anonymous_id)) {
         None => None,
-        Some(id) => app
-            .features
-            .read("user", id)
-            .map_err(|e| ApiError::unavailable("online_store", e.to_string(), 1))?
+        Some(id) => read_rows(&app, "user".into(), vec![id.to_owned()])
+            .await?
+            .pop()
+            .flatten()
             .map(|row| UserInputs::from_row(&row)),
     };
-    let trending = trending(&app)?;
+    let trending = trending(&app).await?;
     // Unavailable (catalog), excluded and other-category items are dropped after ranking:
     // the live model is asked for spares.
     let filter = app.catalog.has_unavailable() || !exclude.is_empty() || category.is_some();
