@@ -24,6 +24,9 @@ pub const ONLINE_STORE_WRITE_SECONDS: &str = "tailor_online_store_write_duration
 pub const ONLINE_STORE_READ_SECONDS: &str = "tailor_online_store_read_duration_seconds";
 /// Counter, labels `backend` and `op` (`connect`, `read`, `write`, `decode`).
 pub const ONLINE_STORE_ERRORS: &str = "tailor_online_store_errors_total";
+/// Counter: batches whose feature rows could not be written to the online store (the
+/// processor writes every row again once the store answers).
+pub const STORE_WRITE_FAILURES: &str = "tailor_live_online_store_write_failures_total";
 
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -32,6 +35,11 @@ pub fn describe() {
         UNDECODABLE,
         Unit::Count,
         "Log records that could not be decoded as events (skipped)."
+    );
+    describe_counter!(
+        STORE_WRITE_FAILURES,
+        Unit::Count,
+        "Batches whose feature rows the online store refused; every row is written again once it answers."
     );
     describe_histogram!(
         LATENCY,

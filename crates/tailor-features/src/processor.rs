@@ -28,6 +28,10 @@ use crate::Result;
 /// Records read from one partition per step.
 const READ_BATCH: usize = 2_000;
 
+/// After a failed online-store write, the pause before every row is written again (while
+/// the store is down, batches are applied without writing).
+const STORE_RETRY: Duration = Duration::from_secs(2);
+
 /// Events applied per exclusive hold of the state locks.
 pub const APPLY_SLICE: usize = 256;
 
@@ -40,6 +44,8 @@ pub struct Processor {
     engine: Arc<RwLock<FeatureEngine>>,
     /// Where touched rows are materialized; `None` when serving reads the engine itself.
     store: Option<Arc<dyn OnlineStore>>,
+    /// When the last online-store write failed, while the store is behind.
+    resync: parking_lot::Mutex<Option<Instant>>,
     checkpoint_path: PathBuf,
 }
 
@@ -123,6 +129,7 @@ impl Processor {
             state: Arc::new(RwLock::new(state)),
             engine: Arc::new(RwLock::new(engine)),
             store,
+            resync: parking_lot::Mutex::new(None),
             checkpoint_path: opts.checkpoint_path,
         })
     }
@@ -244,12 +251,33 @@ impl Processor {
             }
             if let Some(store) = &self.store {
                 let touched = engine.take_touched();
-                let rows = engine.materialize(&touched);
+                let mut resync = self.resync.lock();
+                let rows = match *resync {
+                    // A failed write left the store behind: once the retry pause is over,
+                    // every row is written again (newer-wins makes that idempotent).
+                    Some(failed_at) if failed_at.elapsed() >= STORE_RETRY => {
+                        Some(engine.materialize(&engine.entities()))
+                    }
+                    Some(_) => None,
+                    None => Some(engine.materialize(&touched)),
+                };
                 drop(engine);
                 // Written before the state lock is released, so anyone who sees these
                 // offsets applied (e.g. `/v1/status` lag 0) also sees their feature rows.
-                if let Err(e) = store.write(rows) {
-                    tracing::error!(error = %e, "could not write feature rows to the online store");
+                if let Some(rows) = rows {
+                    let n = rows.len();
+                    match store.write(rows) {
+                        Ok(()) if resync.is_some() => {
+                            tracing::info!(rows = n, "online store caught up after failed writes");
+                            *resync = None;
+                        }
+                        Ok(()) => {}
+                        Err(e) => {
+                            metrics::counter!(m::STORE_WRITE_FAILURES).increment(1);
+                            tracing::error!(error = %e, retry_in = ?STORE_RETRY, "could not write feature rows to the online store; every row is written again once it answers");
+                            *resync = Some(Instant::now());
+                        }
+                    }
                 }
             }
         }

@@ -135,3 +135,84 @@ async fn a_rebuilt_checkpoint_resumes_like_a_processor_that_never_stopped() {
     ib.sort();
     assert_eq!(ia, ib);
 }
+
+/// A store that refuses writes while `down` is set, and otherwise keeps rows in memory.
+struct Flaky {
+    down: std::sync::atomic::AtomicBool,
+    rows: tailor_features::online::EmbeddedStore,
+}
+
+impl tailor_features::online::FeatureReader for Flaky {
+    fn read_many(
+        &self,
+        entity: &str,
+        ids: &[String],
+    ) -> tailor_features::Result<Vec<Option<tailor_features::FeatureRow>>> {
+        self.rows.read_many(entity, ids)
+    }
+}
+
+impl tailor_features::online::OnlineStore for Flaky {
+    fn write(&self, rows: Vec<tailor_features::FeatureRow>) -> tailor_features::Result<()> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tailor_features::Error::OnlineStore {
+                store: "flaky://".into(),
+                reason: "down".into(),
+            });
+        }
+        self.rows.write(rows)
+    }
+}
+
+/// Rows of batches applied while the online store was down are written once it is back:
+/// the store ends up equal to the engine's own state.
+#[tokio::test]
+async fn an_online_store_that_was_down_catches_up() {
+    use tailor_features::online::FeatureReader;
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = EmbeddedLog::open(
+        &dir.path().join("log"),
+        EmbeddedOptions {
+            fsync: false,
+            ..EmbeddedOptions::default()
+        },
+    )
+    .expect("log");
+    log.create_topic("events", 2).expect("topic");
+    let append = |range: std::ops::Range<usize>| {
+        let records: Vec<Record> = range
+            .map(event)
+            .map(|e| Record::new(e.partition_key().to_owned(), e.to_json(), e.received_at_ms))
+            .collect();
+        log.append("events", records)
+    };
+    append(0..100).await.expect("append");
+    let log_dyn: Arc<dyn Log> = log.clone();
+    let store = Arc::new(Flaky {
+        down: std::sync::atomic::AtomicBool::new(true),
+        rows: tailor_features::online::EmbeddedStore::new(),
+    });
+    let mut opts = options(dir.path().join("p.ckpt"));
+    opts.online = OnlineBackend::Store(store.clone());
+    // Down from the start: opening writes the (empty) restored state, which succeeds
+    // only when up, so bring it up for the open and down for the first batches.
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let p = Processor::open(log_dyn, opts).expect("open");
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    p.catch_up().expect("applied while the store is down");
+    assert!(store.rows.is_empty(), "nothing could be written");
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    // The next batch after the retry pause writes every row, not only its own.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    append(100..101).await.expect("append");
+    p.catch_up().expect("applied with the store back");
+    let engine = p.engine();
+    let engine = engine.read();
+    let entities = engine.entities();
+    assert!(!entities.is_empty());
+    for key in entities {
+        let want = engine.read(&key.kind, &key.id);
+        let got = store.read(&key.kind.to_string(), &key.id).expect("read");
+        assert_eq!(got, want, "{key:?}");
+    }
+}
