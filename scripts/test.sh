@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it: installs what the tests need (the official Segment
 # SDK, moto's S3 server, an OpenAPI validator and selenium from PyPI; Debian's chromium and
 # chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
-# answers on 127.0.0.1:6379; a tansu Kafka-protocol broker on a free loopback port, installed
-# with cargo once), checks formatting and lints, runs every test.
+# answers on 127.0.0.1:6379; Debian's prometheus for promtool; a tansu Kafka-protocol broker
+# on a free loopback port, installed with cargo once), checks formatting and lints, runs every
+# test, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Services started below add their stop commands here.
@@ -21,6 +22,13 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "==> installing prometheus (promtool checks a live /metrics scrape and the alert rules)"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 fi
 export TAILOR_TEST_PYTHON="$PWD/.venv/bin/python"
 if [ -z "${TAILOR_TEST_REDIS_URL:-}" ]; then

@@ -143,7 +143,7 @@ impl Attribution {
         let rec_id = rec_id.as_u128();
         let actor = actor.map_or(0, actor_hash);
         let now = now_ms();
-        metrics::counter!("tailor_recommendations_served_total", &labels(&arm)).increment(1);
+        metrics::counter!(crate::metrics::RECS_SERVED, &labels(&arm)).increment(1);
         let mut g = self.inner.lock();
         g.counts.entry(arm.clone()).or_default().served += 1;
         while let Some(&(at, id)) = g.order.front() {
@@ -257,7 +257,7 @@ impl Attribution {
             let mut l = labels(&list.arm).to_vec();
             l.push(("kind", kind.to_owned()));
             l.push(("join", join.to_owned()));
-            metrics::counter!("tailor_recommendation_events_total", &l).increment(1);
+            metrics::counter!(crate::metrics::REC_EVENTS, &l).increment(1);
         }
     }
 

@@ -17,6 +17,8 @@ pub const HTTP_REQUESTS: &str = "tailor_http_requests_total";
 pub const CATALOG_LEARNED: &str = "tailor_catalog_learned_total";
 pub const AUTH_DENIED: &str = "tailor_auth_denied_total";
 pub const AUTH_RATE_LIMITED: &str = "tailor_auth_rate_limited_total";
+pub const RECS_SERVED: &str = "tailor_recommendations_served_total";
+pub const REC_EVENTS: &str = "tailor_recommendation_events_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
@@ -29,6 +31,16 @@ fn describe() {
         EVENTS_REJECTED,
         Unit::Count,
         "Events rejected as invalid and written to the dead-letter log, by reason."
+    );
+    describe_counter!(
+        RECS_SERVED,
+        Unit::Count,
+        "Recommendation lists served, by model, variant and surface."
+    );
+    describe_counter!(
+        REC_EVENTS,
+        Unit::Count,
+        "Impressions, clicks, carts and purchases attributed to served lists, by model, variant, surface, interaction and join (rec_id or follow)."
     );
     describe_counter!(
         CATALOG_LEARNED,
