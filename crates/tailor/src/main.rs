@@ -22,8 +22,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Real-time personalization: collect, log, process, recommend."
 )]
 struct Cli {
+    /// Log format on stderr: `human` (one readable line per message) or `json` (one JSON
+    /// object per line, for log shippers). Level filter: `TAILOR_LOG` (e.g. `debug`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "TAILOR_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,23 +118,33 @@ enum Command {
     },
 }
 
-fn init_tracing(default: &str) {
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAILOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     // Benchmarks and tools print their own results; the server's info lines would bury them.
-    init_tracing(match cli.command {
-        Command::Serve { .. } => "info",
-        _ => "warn",
-    });
+    init_tracing(
+        match cli.command {
+            Command::Serve { .. } => "info",
+            _ => "warn",
+        },
+        cli.log_format,
+    );
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -31,12 +31,13 @@ pub async fn run(data: &DataArgs, listen: Option<&str>) -> Result<()> {
     let cfg = load(data, listen)?;
     let dir = cfg.data_dir.display().to_string();
     let server = tailor_server::start(cfg).await?;
-    eprintln!(
+    // The banner is for the person at the terminal (stdout); logs go to stderr.
+    println!(
         "tailor serving on {url} (data in {dir})\n  collector: POST {url}/v1/batch\n  recommendations: GET {url}/v1/recommendations?user_id=...\n  metrics: {url}/metrics",
         url = server.url()
     );
     shutdown_signal().await;
-    eprintln!("shutting down: draining requests, checkpointing, closing the log");
+    println!("shutting down: draining requests, checkpointing, closing the log");
     server.shutdown().await?;
     Ok(())
 }
