@@ -222,6 +222,12 @@ impl KafkaOptions {
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", "tailor")
             .set("socket.keepalive.enable", "true")
+            // Bounds every request (commits, metadata), so a dead cluster is an error
+            // within the configured time rather than a minute-long stall.
+            .set(
+                "socket.timeout.ms",
+                self.request_timeout_ms.max(10).to_string(),
+            )
             .set("log_level", "4");
         for (k, v) in &self.properties {
             c.set(k, v);
@@ -554,6 +560,43 @@ impl Inner {
             .clone())
     }
 
+    /// Drops the readers and committers on a thread of their own: closing a consumer waits
+    /// for its group coordinator, which a cluster that is down never answers, and a
+    /// shutdown must not wait for that.
+    fn release_consumers(&self) {
+        let readers = std::mem::take(&mut *self.readers.lock());
+        let committers = std::mem::take(&mut *self.committers.lock());
+        if readers.is_empty() && committers.is_empty() {
+            return;
+        }
+        let _ = std::thread::Builder::new()
+            .name("kafka-close".into())
+            .spawn(move || drop((readers, committers)));
+    }
+
+    fn committed_within(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+        timeout: Duration,
+    ) -> Result<Option<u64>> {
+        let committer = self.committer(group)?;
+        let physical = self.opts.physical(topic);
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&physical, partition as i32);
+        let got = committer
+            .committed_offsets(tpl, timeout)
+            .map_err(|e| self.unavailable("reading committed offsets", e))?;
+        let offset = got
+            .find_partition(&physical, partition as i32)
+            .map(|e| e.offset());
+        Ok(match offset {
+            Some(Offset::Offset(o)) if o >= 0 => Some(o as u64),
+            _ => None,
+        })
+    }
+
     fn create_topic(&self, name: &str, partitions: u32) -> Result<()> {
         validate_name("topic", name)?;
         if partitions == 0 || partitions > MAX_PARTITIONS {
@@ -681,6 +724,12 @@ impl Inner {
     }
 }
 
+impl Drop for KafkaLog {
+    fn drop(&mut self) {
+        self.inner.release_consumers();
+    }
+}
+
 impl Log for KafkaLog {
     fn create_topic(&self, name: &str, partitions: u32) -> Result<()> {
         self.inner.create_topic(name, partitions)
@@ -804,38 +853,56 @@ impl Log for KafkaLog {
             Offset::Offset(offset as i64),
         )
         .map_err(|e| self.inner.unavailable("committing", e))?;
+        // librdkafka's synchronous commit waits without a bound while no coordinator
+        // answers; commit asynchronously and confirm by reading the offset back, within
+        // the request timeout.
         committer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| self.inner.unavailable("committing", e))
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| self.inner.unavailable("committing", e))?;
+        let deadline = Instant::now() + self.inner.timeout;
+        loop {
+            // Serves the commit's result callback (nothing else is queued here).
+            let _ = committer.poll(Duration::ZERO);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if let Ok(Some(o)) = self
+                .inner
+                .committed_within(group, topic, partition, remaining)
+            {
+                if o == offset {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(self.inner.unavailable(
+                    "committing",
+                    format!(
+                        "offset {offset} of {topic}/{partition} for group {group:?} not confirmed within {:?}",
+                        self.inner.timeout
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>> {
         validate_name("group", group)?;
         self.inner.check_partition(topic, partition)?;
-        let committer = self.inner.committer(group)?;
-        let physical = self.inner.opts.physical(topic);
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&physical, partition as i32);
-        let got = committer
-            .committed_offsets(tpl, self.inner.timeout)
-            .map_err(|e| self.inner.unavailable("reading committed offsets", e))?;
-        let offset = got
-            .find_partition(&physical, partition as i32)
-            .map(|e| e.offset());
-        Ok(match offset {
-            Some(Offset::Offset(o)) if o >= 0 => Some(o as u64),
-            _ => None,
-        })
+        self.inner
+            .committed_within(group, topic, partition, self.inner.timeout)
     }
 
     fn close(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.inner
+        let flushed = self
+            .inner
             .producer
             .flush(self.inner.timeout)
-            .map_err(|e| self.inner.unavailable("flushing on close", e))
+            .map_err(|e| self.inner.unavailable("flushing on close", e));
+        self.inner.release_consumers();
+        flushed
     }
 }
 

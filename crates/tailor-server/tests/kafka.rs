@@ -162,3 +162,106 @@ async fn a_restart_resumes_from_the_checkpoint_and_kafka_offsets() {
     assert_eq!(f["values"]["item_views_7d"], json!(12), "{f}");
     s.server.shutdown().await.expect("shutdown");
 }
+
+/// A broker of the test's own (tansu, in memory) on a free loopback port.
+struct Broker {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Broker {
+    fn start(port: u16) -> Broker {
+        let tansu = std::env::var("TAILOR_TEST_TANSU").unwrap_or_else(|_| "tansu".into());
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let child = std::process::Command::new(&tansu)
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &listener,
+                "--advertised-listener-url",
+                &listener,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {tansu} ({e}): run the test command (make test), which installs it")
+            });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker { child, port }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// While the cluster is down the collector answers 503 with Retry-After, never 200: nothing
+/// is acknowledged that Kafka did not acknowledge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_is_a_503_never_a_silent_acknowledgement() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let broker = Broker::start(port);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.log.url = format!("kafka://127.0.0.1:{}/outage", broker.port);
+    cfg.log.partitions = 1;
+    cfg.log.kafka.replication_factor = 1;
+    cfg.log.kafka.delivery_timeout_ms = 1_500;
+    cfg.log.kafka.request_timeout_ms = 1_000;
+    cfg.log
+        .kafka
+        .properties
+        .insert("batch.num.messages".into(), "1".into());
+    let s = start(cfg).await;
+    let event = |i: u32| {
+        json!({"batch": [track("u1", "Product Viewed", json!({"product_id": "p1"}),
+            &format!("o-{i}"), &ts(i))]})
+    };
+    let (status, a) = s.post("/v1/batch", event(0)).await;
+    assert_eq!(status, 200, "{a}");
+
+    broker.kill();
+    let t = Instant::now();
+    let resp = s
+        .http
+        .post(format!("{}/v1/batch", s.url))
+        .json(&event(1))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 503, "an outage is not acknowledged");
+    assert!(
+        resp.headers().get("retry-after").is_some(),
+        "503 carries Retry-After"
+    );
+    let body: Value = resp.json().await.expect("json");
+    assert!(
+        body.to_string().contains("log"),
+        "the reason names the log: {body}"
+    );
+    // Within the ack timeout or the delivery timeout, whichever is first.
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // A dead cluster does not hold the shutdown (closing consumers waits for a
+    // coordinator that never answers; they are released off the shutdown's path).
+    let t = Instant::now();
+    s.server.shutdown().await.ok();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+}
