@@ -290,8 +290,14 @@ impl Ingest {
                 if let Some(c) = self.catalog.clone().filter(|_| !learned.is_empty()) {
                     // Off the acknowledgement's path; the events themselves are stored.
                     tokio::spawn(async move {
-                        if let Err(e) = c.learn(learned).await {
-                            tracing::warn!(error = %e, "could not store what events said about items");
+                        match c.learn(learned).await {
+                            Ok(_) => {}
+                            // Shutting down: the events are stored; what they said about
+                            // items is learned again from the next ones.
+                            Err(crate::Error::Log(tailor_log::Error::Closed)) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not store what events said about items")
+                            }
                         }
                     });
                 }

@@ -24,6 +24,31 @@ fn kafka_url() -> String {
     format!("kafka://{broker}/srv{nanos:x}-{}", std::process::id())
 }
 
+/// One replica, and one record per produced batch: tansu 0.6 miscounts the high watermark
+/// of multi-record batches (see tailor-log/tests/kafka.rs).
+fn for_test_broker(cfg: &mut tailor_server::Config) {
+    cfg.log.kafka.replication_factor = 1;
+    cfg.log
+        .kafka
+        .properties
+        .insert("batch.num.messages".into(), "1".into());
+}
+
+/// Views of five products by seven users, one a minute.
+fn views(range: std::ops::Range<u32>) -> Vec<Value> {
+    range
+        .map(|i| {
+            track(
+                &format!("u{}", i % 7),
+                "Product Viewed",
+                json!({"product_id": format!("p{}", i % 5)}),
+                &format!("a-{i}"),
+                &ts(i),
+            )
+        })
+        .collect()
+}
+
 async fn sql(s: &common::TestServer, query: &str) -> Value {
     let (status, r) = s.post("/v1/sql", json!({ "sql": query })).await;
     assert_eq!(status, 200, "{r}");
@@ -36,13 +61,7 @@ async fn the_pipeline_runs_on_a_kafka_log() {
     let mut cfg = config(dir.path());
     cfg.log.url = kafka_url();
     cfg.log.partitions = 3;
-    cfg.log.kafka.replication_factor = 1;
-    // tansu 0.6 miscounts the high watermark of multi-record batches (see
-    // tailor-log/tests/kafka.rs): one record per produced batch.
-    cfg.log
-        .kafka
-        .properties
-        .insert("batch.num.messages".into(), "1".into());
+    for_test_broker(&mut cfg);
     cfg.lake.roll_secs = 1;
     cfg.collector.secret_keys = vec!["sk_admin".into()];
     let s = start(cfg).await;
@@ -118,42 +137,16 @@ async fn a_restart_resumes_from_the_checkpoint_and_kafka_offsets() {
     let mut cfg = config(dir.path());
     cfg.log.url = url.clone();
     cfg.log.partitions = 2;
-    cfg.log.kafka.replication_factor = 1;
-    // tansu 0.6 miscounts the high watermark of multi-record batches (see
-    // tailor-log/tests/kafka.rs): one record per produced batch.
-    cfg.log
-        .kafka
-        .properties
-        .insert("batch.num.messages".into(), "1".into());
+    for_test_broker(&mut cfg);
     let s = start(cfg.clone()).await;
-    let first: Vec<Value> = (0..40)
-        .map(|i| {
-            track(
-                &format!("u{}", i % 7),
-                "Product Viewed",
-                json!({"product_id": format!("p{}", i % 5)}),
-                &format!("a-{i}"),
-                &ts(i),
-            )
-        })
-        .collect();
+    let first = views(0..40);
     let (status, _) = s.post("/v1/batch", json!({ "batch": first })).await;
     assert_eq!(status, 200);
     s.wait_processed().await;
     s.server.shutdown().await.expect("shutdown");
 
     let s = start(cfg).await;
-    let second: Vec<Value> = (40..60)
-        .map(|i| {
-            track(
-                &format!("u{}", i % 7),
-                "Product Viewed",
-                json!({"product_id": format!("p{}", i % 5)}),
-                &format!("a-{i}"),
-                &ts(i),
-            )
-        })
-        .collect();
+    let second = views(40..60);
     let (status, _) = s.post("/v1/batch", json!({ "batch": second })).await;
     assert_eq!(status, 200);
     let status = s.wait_processed().await;
@@ -223,13 +216,9 @@ async fn a_broker_outage_is_a_503_never_a_silent_acknowledgement() {
     let mut cfg = config(dir.path());
     cfg.log.url = format!("kafka://127.0.0.1:{}/outage", broker.port);
     cfg.log.partitions = 1;
-    cfg.log.kafka.replication_factor = 1;
+    for_test_broker(&mut cfg);
     cfg.log.kafka.delivery_timeout_ms = 1_500;
     cfg.log.kafka.request_timeout_ms = 1_000;
-    cfg.log
-        .kafka
-        .properties
-        .insert("batch.num.messages".into(), "1".into());
     let s = start(cfg).await;
     let event = |i: u32| {
         json!({"batch": [track("u1", "Product Viewed", json!({"product_id": "p1"}),
