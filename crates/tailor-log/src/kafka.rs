@@ -235,6 +235,16 @@ impl KafkaOptions {
         c
     }
 
+    /// A consumer that never joins its group (readers assign partitions, committers only
+    /// commit) and never creates topics by asking for them.
+    fn consumer(&self, group: &str) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("allow.auto.create.topics", "false");
+        c
+    }
+
     /// The Kafka topic of a logical topic name.
     fn physical(&self, logical: &str) -> String {
         if self.events_topic == EVENTS {
@@ -322,10 +332,7 @@ impl KafkaLog {
             .create()
             .map_err(|e| create("producer", e))?;
         let meta: BaseConsumer = opts
-            .base()
-            .set("group.id", "tailor-metadata")
-            .set("enable.auto.commit", "false")
-            .set("allow.auto.create.topics", "false")
+            .consumer("tailor-metadata")
             .create()
             .map_err(|e| create("metadata client", e))?;
         let admin: AdminClient<DefaultClientContext> = opts
@@ -428,11 +435,8 @@ impl Inner {
         }
         let consumer: BaseConsumer = self
             .opts
-            .base()
-            .set("group.id", "tailor-reader")
-            .set("enable.auto.commit", "false")
+            .consumer("tailor-reader")
             .set("enable.auto.offset.store", "false")
-            .set("allow.auto.create.topics", "false")
             .set("fetch.wait.max.ms", "50")
             .set("auto.offset.reset", "error")
             .create()
@@ -546,10 +550,7 @@ impl Inner {
         }
         let consumer: BaseConsumer = self
             .opts
-            .base()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("allow.auto.create.topics", "false")
+            .consumer(group)
             .create()
             .map_err(|e| self.unavailable("creating an offset committer", e))?;
         Ok(self
