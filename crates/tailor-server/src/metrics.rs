@@ -40,7 +40,7 @@ fn describe() {
     describe_counter!(
         REC_EVENTS,
         Unit::Count,
-        "Impressions, clicks, carts and purchases attributed to served lists, by model, variant, surface, interaction and join (rec_id or follow)."
+        "Impressions, clicks, carts and purchases attributed to served lists, by model, variant, surface, kind (impression, click, add_to_cart, purchase) and join (rec_id or follow)."
     );
     describe_counter!(
         CATALOG_LEARNED,
