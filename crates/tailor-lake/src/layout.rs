@@ -38,16 +38,19 @@ pub enum Table {
     Events,
     /// Rejected events and undecodable records, by received date.
     DeadLetters,
+    /// Data-quality check results, one row per check, by check date.
+    Quality,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Events, Table::DeadLetters];
+    pub const ALL: [Table; 3] = [Table::Events, Table::DeadLetters, Table::Quality];
 
     /// The table's name (and folder).
     pub fn name(self) -> &'static str {
         match self {
             Table::Events => "events",
             Table::DeadLetters => "dead_letters",
+            Table::Quality => "quality",
         }
     }
 

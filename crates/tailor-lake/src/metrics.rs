@@ -35,9 +35,16 @@ pub const RETENTION_PARTITIONS_DROPPED_TOTAL: &str =
     "tailor_lake_retention_partitions_dropped_total";
 /// Counter: uncommitted files of interrupted writes deleted at start.
 pub const ORPHAN_FILES_DELETED_TOTAL: &str = "tailor_lake_orphan_files_deleted_total";
+/// Histogram: time the data-quality checks of one commit took.
+pub const QUALITY_CHECK_SECONDS: &str = "tailor_lake_quality_check_seconds";
 
 /// Describe every metric of this crate to the installed recorder.
 pub fn describe() {
+    describe_histogram!(
+        QUALITY_CHECK_SECONDS,
+        Unit::Seconds,
+        "Time the data-quality checks of one lake commit took."
+    );
     describe_counter!(
         ROWS_WRITTEN_TOTAL,
         Unit::Count,

@@ -27,6 +27,10 @@
 //! `log_partition`, `log_offset` of the record it came from. Records of the `events` topic
 //! that cannot be decoded as events land here too (endpoint `log:events`), so nothing
 //! is dropped silently.
+//!
+//! `quality` — one row per data-quality check of a lake commit or a job run, by check
+//! date: `checked_at`, `source` (`lake_commit`, `training`), `lake_version`, `check`,
+//! `column`, `status` (pass, fail, skip), `value`, `threshold`, `rows`, `detail`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -88,11 +92,33 @@ pub fn dead_letters_schema() -> SchemaRef {
     .clone()
 }
 
+/// Columns of `quality` files (see [`crate::quality`]).
+pub fn quality_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+        Arc::new(Schema::new(vec![
+            Field::new("checked_at", ts(), false),
+            s("source", false),
+            Field::new("lake_version", DataType::Int64, true),
+            s("check", false),
+            s("column", true),
+            s("status", false),
+            Field::new("value", DataType::Float64, false),
+            Field::new("threshold", DataType::Float64, true),
+            Field::new("rows", DataType::Int64, false),
+            s("detail", false),
+        ]))
+    })
+    .clone()
+}
+
 /// The file schema of a table.
 pub fn file_schema(table: Table) -> SchemaRef {
     match table {
         Table::Events => events_schema(),
         Table::DeadLetters => dead_letters_schema(),
+        Table::Quality => quality_schema(),
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Item {
     /// Fields taken from events rather than set through the API (`categories`, `price`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub learned: Vec<String>,
+    /// The item exists only because events named it (never put through the API).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_events: bool,
 }
 
 /// What an event said about an item.
@@ -95,6 +98,7 @@ impl Learned {
             created_at: None,
             updated_at_ms: self.at_ms,
             learned: Vec::new(),
+            from_events: true,
         });
         let mut changed = item.is_none();
         let follows =
@@ -213,6 +217,7 @@ impl ItemInput {
             created_at: self.created_at,
             updated_at_ms: now_ms(),
             learned: Vec::new(),
+            from_events: false,
         })
     }
 }
@@ -225,6 +230,8 @@ pub struct Catalog {
     by_created: RwLock<BTreeSet<(i64, String)>>,
     /// Items marked unavailable (rules skip the check when none is).
     unavailable: AtomicUsize,
+    /// Items put through the API (the catalog feed), as opposed to learned from events.
+    fed: AtomicUsize,
     /// Serializes changes so the log's order is the order applied.
     write: tokio::sync::Mutex<()>,
 }
@@ -238,6 +245,7 @@ impl Catalog {
             items: RwLock::new(FxHashMap::default()),
             by_created: RwLock::new(BTreeSet::new()),
             unavailable: AtomicUsize::new(0),
+            fed: AtomicUsize::new(0),
             write: tokio::sync::Mutex::new(()),
         };
         let mut off = catalog.log.start_offset(CATALOG_TOPIC, 0)?;
@@ -282,6 +290,9 @@ impl Catalog {
             if !o.available {
                 self.unavailable.fetch_sub(1, Ordering::Relaxed);
             }
+            if !o.from_events {
+                self.fed.fetch_sub(1, Ordering::Relaxed);
+            }
         }
         if let Some(n) = new {
             if let Some(t) = created_ms(&n) {
@@ -289,6 +300,9 @@ impl Catalog {
             }
             if !n.available {
                 self.unavailable.fetch_add(1, Ordering::Relaxed);
+            }
+            if !n.from_events {
+                self.fed.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -437,6 +451,15 @@ impl Catalog {
     /// Whether any item is marked unavailable.
     pub fn has_unavailable(&self) -> bool {
         self.unavailable.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether the catalog feed (items put through the API) holds `id`; `None` when there
+    /// is no feed to judge by (the data-quality check `unknown_items` is skipped then).
+    pub fn knows(&self, id: &str) -> Option<bool> {
+        if self.fed.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        Some(self.items.read().get(id).is_some_and(|i| !i.from_events))
     }
 
     /// Whether `id` may be recommended: not marked unavailable (unknown items may).

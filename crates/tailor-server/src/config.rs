@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tailor_features::{FeatureSet, FeaturesConfig, LiveConfig};
-use tailor_lake::LakeConfig;
+use tailor_lake::{LakeConfig, QualityConfig};
 use tailor_rec::model::{BlendParams, ModelSpec};
 use tailor_rec::RecConfig;
 
@@ -29,6 +29,9 @@ pub struct Config {
     pub features: FeaturesConfig,
     /// The Parquet data lake (`[lake]`): written from the log, queried with SQL.
     pub lake: LakeConfig,
+    /// Data-quality checks on every lake commit and training run, and their webhook
+    /// (`[quality]`).
+    pub quality: QualityConfig,
     pub recommend: RecConfig,
     /// The served model and its retraining (`[models]`).
     pub models: ModelsConfig,
@@ -100,6 +103,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             features: FeaturesConfig::default(),
             lake: LakeConfig::default(),
+            quality: QualityConfig::default(),
             recommend: RecConfig::default(),
             models: ModelsConfig::default(),
             auth: crate::auth::AuthConfig::default(),
@@ -276,6 +280,7 @@ impl Config {
             }
         }
         self.lake.validate().map_err(|e| e.to_string())?;
+        self.quality.validate().map_err(|e| e.to_string())?;
         self.recommend.validate()?;
         let m = &self.models;
         tailor_rec::registry::check_name(&m.serve).map_err(|e| format!("models.serve: {e}"))?;

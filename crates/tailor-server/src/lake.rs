@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tailor_lake::{LakeConfig, LakeSink};
+use tailor_lake::{LakeConfig, LakeSink, QualityMonitor};
 use tailor_log::Log;
 use tokio::sync::oneshot;
 
@@ -17,7 +17,12 @@ pub struct LakeHandle {
 }
 
 impl LakeHandle {
-    pub async fn spawn(cfg: &LakeConfig, data_dir: &Path, log: Arc<dyn Log>) -> Result<LakeHandle> {
+    pub async fn spawn(
+        cfg: &LakeConfig,
+        data_dir: &Path,
+        log: Arc<dyn Log>,
+        quality: Option<Arc<QualityMonitor>>,
+    ) -> Result<LakeHandle> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -32,7 +37,10 @@ impl LakeHandle {
                     let sink = match LakeSink::open(&cfg, &data_dir).await {
                         Ok(sink) => {
                             let _ = opened_tx.send(Ok(()));
-                            sink
+                            match quality {
+                                Some(q) => sink.with_quality(q),
+                                None => sink,
+                            }
                         }
                         Err(e) => {
                             let _ = opened_tx.send(Err(Error::Lake(e.to_string())));

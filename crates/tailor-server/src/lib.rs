@@ -15,6 +15,7 @@ pub mod lake;
 pub mod metrics;
 mod mix;
 pub mod models;
+pub mod quality;
 pub mod registry_store;
 pub mod routes;
 pub mod schedule;
@@ -211,7 +212,18 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     let features = processor.reader();
     let feature_set = processor.engine().read().feature_set().clone();
     let processor = processor.spawn()?;
-    let lake = lake::LakeHandle::spawn(&cfg.lake, &cfg.data_dir, dyn_log.clone()).await?;
+    let quality = quality::QualityHub::start(
+        &cfg.quality,
+        cfg.data_dir.join("quality-baselines.json"),
+        catalog.clone(),
+    );
+    let lake = lake::LakeHandle::spawn(
+        &cfg.lake,
+        &cfg.data_dir,
+        dyn_log.clone(),
+        Some(quality.monitor()),
+    )
+    .await?;
     let warehouse = Arc::new(
         tailor_lake::Warehouse::open(&cfg.lake, &cfg.data_dir)
             .await
@@ -229,11 +241,12 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             .await
             .map_err(|e| Error::Model(format!("loading the served model: {e}")))??;
     }
-    let trainer = Arc::new(training::Trainer::new(
-        dyn_log.clone(),
-        slot.clone(),
-        cfg.models.clone(),
-    ));
+    let trainer = Arc::new(
+        training::Trainer::new(dyn_log.clone(), slot.clone(), cfg.models.clone()).with_on_finish({
+            let quality = quality.clone();
+            Arc::new(move |job: &training::Job| quality.after_training(job))
+        }),
+    );
     // Registry models experiment variants serve, besides `models.serve`.
     let mut variant_models = std::collections::BTreeMap::new();
     for v in cfg.experiment.iter().flat_map(|e| &e.variants) {
@@ -291,6 +304,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         variant_models,
         trainer,
         schedule,
+        quality,
         prometheus,
         ready: AtomicBool::new(false),
     });

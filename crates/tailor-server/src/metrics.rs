@@ -19,9 +19,27 @@ pub const AUTH_DENIED: &str = "tailor_auth_denied_total";
 pub const AUTH_RATE_LIMITED: &str = "tailor_auth_rate_limited_total";
 pub const RECS_SERVED: &str = "tailor_recommendations_served_total";
 pub const REC_EVENTS: &str = "tailor_recommendation_events_total";
+pub const QUALITY_CHECKS_TOTAL: &str = "tailor_quality_checks_total";
+pub const QUALITY_CHECK_FAILING: &str = "tailor_quality_check_failing";
+pub const QUALITY_WEBHOOK_TOTAL: &str = "tailor_quality_webhook_alerts_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        QUALITY_CHECKS_TOTAL,
+        Unit::Count,
+        "Data-quality check results (lake commits and training runs), by check and status (pass, fail, skip)."
+    );
+    describe_gauge!(
+        QUALITY_CHECK_FAILING,
+        Unit::Count,
+        "1 while the latest result of a data-quality check failed, else 0; training checks under check=\"training\"."
+    );
+    describe_counter!(
+        QUALITY_WEBHOOK_TOTAL,
+        Unit::Count,
+        "Data-quality alerts sent to quality.webhook_url, by result (ok, error after retries, dropped)."
+    );
     describe_counter!(
         EVENTS_ACCEPTED,
         Unit::Count,

@@ -48,6 +48,8 @@ pub struct AppState {
     pub trainer: Arc<crate::training::Trainer>,
     /// The retraining schedule (`models.retrain`).
     pub schedule: Option<Arc<crate::schedule::Schedule>>,
+    /// Data-quality results (`GET /v1/quality`) and their webhook.
+    pub quality: Arc<crate::quality::QualityHub>,
     pub prometheus: PrometheusHandle,
     pub ready: AtomicBool,
 }

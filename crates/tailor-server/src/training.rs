@@ -194,7 +194,12 @@ pub struct Trainer {
     running: AtomicU64,
     /// End offsets read by the last successful run (scheduled runs skip when unchanged).
     last_read: Mutex<Option<u64>>,
+    /// Called with every finished job (the data-quality checks of a training run).
+    on_finish: Option<FinishHook>,
 }
+
+/// Called with every finished job.
+pub type FinishHook = Arc<dyn Fn(&Job) + Send + Sync>;
 
 impl Trainer {
     pub fn new(log: Arc<dyn Log>, slot: Arc<ModelSlot>, cfg: ModelsConfig) -> Trainer {
@@ -206,7 +211,14 @@ impl Trainer {
             next_id: AtomicU64::new(1),
             running: AtomicU64::new(0),
             last_read: Mutex::new(None),
+            on_finish: None,
         }
+    }
+
+    /// Calls `hook` with every finished job.
+    pub fn with_on_finish(mut self, hook: FinishHook) -> Trainer {
+        self.on_finish = Some(hook);
+        self
     }
 
     pub fn job(&self, id: u64) -> Option<Job> {
@@ -296,6 +308,9 @@ impl Trainer {
             }
             me.update(job.clone());
             me.running.store(0, Ordering::Release);
+            if let Some(hook) = &me.on_finish {
+                hook(&job);
+            }
             job
         });
         Ok((id, handle))

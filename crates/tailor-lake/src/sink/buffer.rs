@@ -32,6 +32,8 @@ pub(crate) struct Prepared {
     pub records: BTreeMap<String, u64>,
     pub undecodable: BTreeMap<String, u64>,
     pub skipped: BTreeMap<String, u64>,
+    /// Data-quality reports committed with these rows.
+    pub reports: Vec<crate::quality::QualityReport>,
 }
 
 fn add_count(counts: &mut BTreeMap<String, u64>, topic: &str, n: u64) {
@@ -212,6 +214,7 @@ impl Buffer {
             records: std::mem::take(&mut self.records),
             undecodable: std::mem::take(&mut self.undecodable),
             skipped: std::mem::take(&mut self.skipped),
+            reports: Vec::new(),
         };
         self.moved = false;
         self.bytes = 0;

@@ -11,7 +11,8 @@ use super::{LakeSink, SinkStats};
 use crate::layout::flush_file;
 use crate::manifest::{self, DataFile};
 use crate::metrics as m;
-use crate::{Error, Result, Table};
+use crate::quality::QualityReport;
+use crate::{Error, HivePartition, Result, Table};
 
 impl LakeSink {
     /// Writes and commits `prepared`; on failure nothing is committed and it may be retried.
@@ -19,26 +20,35 @@ impl LakeSink {
         let started = std::time::Instant::now();
         let mut st = self.state.lock().await;
         let version = st.next_version;
+        let reports: Vec<QualityReport> = prepared
+            .reports
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.lake_version.get_or_insert(version);
+                r
+            })
+            .collect();
+        let mut parts = prepared.parts.clone();
+        if let Some(p) = quality_part(&reports)? {
+            parts.push(std::sync::Arc::new(p));
+        }
         // Encode in parallel (one blocking task per file), then upload a few at a time.
-        let encoded =
-            futures::future::try_join_all(prepared.parts.iter().enumerate().map(|(seq, part)| {
-                let part = part.clone();
-                async move {
-                    let p = part.clone();
-                    let bytes =
-                        tokio::task::spawn_blocking(move || crate::encode::encode(&p.batch))
-                            .await
-                            .map_err(|e| {
-                                Error::io("encoding a lake file", std::io::Error::other(e))
-                            })??;
-                    Ok::<_, Error>((
-                        flush_file(part.table, part.partition, version, seq),
-                        part,
-                        bytes,
-                    ))
-                }
-            }))
-            .await?;
+        let encoded = futures::future::try_join_all(parts.iter().enumerate().map(|(seq, part)| {
+            let part = part.clone();
+            async move {
+                let p = part.clone();
+                let bytes = tokio::task::spawn_blocking(move || crate::encode::encode(&p.batch))
+                    .await
+                    .map_err(|e| Error::io("encoding a lake file", std::io::Error::other(e)))??;
+                Ok::<_, Error>((
+                    flush_file(part.table, part.partition, version, seq),
+                    part,
+                    bytes,
+                ))
+            }
+        }))
+        .await?;
         let files: Vec<DataFile> = futures::stream::iter(encoded)
             .map(|(path, part, bytes)| async move {
                 let size = bytes.len() as u64;
@@ -75,6 +85,7 @@ impl LakeSink {
             match f.table {
                 Table::Events => stats.event_rows += f.rows,
                 Table::DeadLetters => stats.dead_letter_rows += f.rows,
+                Table::Quality => {}
             }
             stats.files += 1;
             stats.bytes += f.bytes;
@@ -98,6 +109,9 @@ impl LakeSink {
             }
         }
         metrics::counter!(m::COMMITS_TOTAL).increment(1);
+        if let Some(q) = &self.quality {
+            q.publish(&reports);
+        }
         metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
         self.report_lag().await;
         tracing::debug!(
@@ -133,6 +147,29 @@ impl LakeSink {
             }
         }
     }
+}
+
+/// The `quality` rows of `reports`, as one file of the partition of their check date.
+fn quality_part(reports: &[QualityReport]) -> Result<Option<Part>> {
+    let (Some(min), Some(max)) = (
+        reports.iter().map(|r| r.checked_at_ms).min(),
+        reports.iter().map(|r| r.checked_at_ms).max(),
+    ) else {
+        return Ok(None);
+    };
+    if reports.iter().all(|r| r.checks.is_empty()) {
+        return Ok(None);
+    }
+    let partition = HivePartition::of(Table::Quality, max)
+        .or_else(|| HivePartition::of(Table::Quality, 0))
+        .unwrap_or(HivePartition { day: 0, hour: None });
+    Ok(Some(Part {
+        table: Table::Quality,
+        partition,
+        batch: QualityReport::to_batch(reports)?,
+        min_time_ms: min,
+        max_time_ms: max,
+    }))
 }
 
 fn data_file(path: &Path, part: &Part, bytes: u64) -> DataFile {

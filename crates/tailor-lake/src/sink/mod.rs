@@ -27,6 +27,7 @@ use crate::config::LakeConfig;
 use crate::layout::CONSUMER_GROUP;
 use crate::manifest::{self, Manifest};
 use crate::metrics as m;
+use crate::quality::QualityMonitor;
 use crate::store::Lake;
 use crate::{Result, Table};
 
@@ -60,6 +61,7 @@ pub struct LakeSink {
     pub(crate) state: tokio::sync::Mutex<State>,
     pub(crate) compaction: tokio::sync::Mutex<()>,
     pub(crate) clock: Clock,
+    pub(crate) quality: Option<Arc<QualityMonitor>>,
 }
 
 impl std::fmt::Debug for LakeSink {
@@ -93,6 +95,7 @@ impl LakeSink {
             }),
             compaction: tokio::sync::Mutex::new(()),
             clock: system_clock(),
+            quality: None,
         };
         sink.delete_orphans().await?;
         let newest = sink.state.lock().await.manifest.version;
@@ -104,6 +107,41 @@ impl LakeSink {
     pub fn with_clock(mut self, clock: Clock) -> LakeSink {
         self.clock = clock;
         self
+    }
+
+    /// Runs `monitor`'s data-quality checks on every commit and commits their results
+    /// (table `quality`) with the rows they judged.
+    pub fn with_quality(mut self, monitor: Arc<QualityMonitor>) -> LakeSink {
+        self.quality = Some(monitor);
+        self
+    }
+
+    /// Takes the buffer's rows for a commit, with the quality reports that go with them.
+    fn prepare(&self, buf: &mut Buffer) -> Result<Prepared> {
+        let mut prepared = buf.take()?;
+        if let Some(q) = &self.quality {
+            prepared.reports = q.take_pending();
+            if q.config().enabled && !prepared.parts.is_empty() {
+                let events: Vec<&arrow::array::RecordBatch> = prepared
+                    .parts
+                    .iter()
+                    .filter(|p| p.table == Table::Events)
+                    .map(|p| &p.batch)
+                    .collect();
+                let dead: u64 = prepared
+                    .parts
+                    .iter()
+                    .filter(|p| p.table == Table::DeadLetters)
+                    .map(|p| p.batch.num_rows() as u64)
+                    .sum();
+                let started = std::time::Instant::now();
+                let report = q.check_commit(&events, dead, (self.clock)());
+                metrics::histogram!(m::QUALITY_CHECK_SECONDS)
+                    .record(started.elapsed().as_secs_f64());
+                prepared.reports.push(report);
+            }
+        }
+        Ok(prepared)
     }
 
     pub fn lake(&self) -> &Lake {
@@ -153,8 +191,12 @@ impl LakeSink {
         let mut buf = Buffer::new(self.state.lock().await.manifest.offsets.clone());
         loop {
             let full = self.fill(log, &mut buf).await?;
-            if buf.dirty() {
-                let prepared = buf.take()?;
+            let reports = self
+                .quality
+                .as_ref()
+                .is_some_and(|q| q.pending_for().is_some());
+            if buf.dirty() || reports {
+                let prepared = self.prepare(&mut buf)?;
                 stats.add(&self.flush(&prepared).await?);
                 self.report_group_offsets(log, &prepared);
             }
@@ -184,8 +226,14 @@ impl LakeSink {
         loop {
             let full = self.fill(&*log, &mut buf).await?;
             let due = buf.since.is_some_and(|t| t.elapsed() >= roll_after);
-            if buf.dirty() && (full || due) {
-                let prepared = buf.take()?;
+            // Reports of other jobs do not wait for new events longer than a roll.
+            let reports_due = self
+                .quality
+                .as_ref()
+                .and_then(|q| q.pending_for())
+                .is_some_and(|t| t >= roll_after);
+            if (buf.dirty() && (full || due)) || reports_due {
+                let prepared = self.prepare(&mut buf)?;
                 let Some(s) = self.flush_retrying(&prepared, shutdown.as_mut()).await? else {
                     return Ok(stats);
                 };
@@ -205,8 +253,9 @@ impl LakeSink {
             };
             tokio::select! {
                 () = &mut shutdown => {
-                    if buf.dirty() {
-                        let prepared = buf.take()?;
+                    let reports = self.quality.as_ref().is_some_and(|q| q.pending_for().is_some());
+                    if buf.dirty() || reports {
+                        let prepared = self.prepare(&mut buf)?;
                         stats.add(&self.flush(&prepared).await?);
                         self.report_group_offsets(&*log, &prepared);
                     }

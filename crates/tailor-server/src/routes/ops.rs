@@ -21,6 +21,7 @@ pub fn router() -> Router<App> {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/v1/status", get(status))
+        .route("/v1/quality", get(quality))
         .route("/openapi.json", get(openapi))
 }
 
@@ -40,6 +41,31 @@ async fn prometheus(State(app): State<App>) -> impl IntoResponse {
         )],
         app.prometheus.render(),
     )
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QualityQuery {
+    /// Only failing checks and reports with a failure.
+    #[serde(default)]
+    failing: bool,
+    /// Recent reports to include (default 10, at most 50).
+    limit: Option<usize>,
+}
+
+/// Data-quality results: overall status, latest result per check, recent reports.
+async fn quality(
+    State(app): State<App>,
+    q: Result<axum::extract::Query<QualityQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, crate::ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| crate::ApiError::bad_request(e.body_text()))?;
+    let limit = q.limit.unwrap_or(10);
+    if limit > 50 {
+        return Err(crate::ApiError::bad_request(format!(
+            "limit: {limit} is more than 50"
+        )));
+    }
+    Ok(Json(app.quality.view(q.failing, limit)))
 }
 
 async fn health() -> Json<Value> {
