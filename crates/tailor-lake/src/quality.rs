@@ -835,11 +835,15 @@ impl QualityMonitor {
         match worst {
             None => CheckResult::new("volume", Some("event_time"), Status::Skip, 0.0)
                 .threshold(self.cfg.volume_z)
-                .detail(format!(
-                    "no bucket closed with a baseline ({} of {} buckets learned)",
-                    v.closed.len(),
-                    self.cfg.volume_min_baseline
-                )),
+                .detail(if v.closed.len() >= self.cfg.volume_min_baseline {
+                    "no event-time bucket closed in this commit".to_owned()
+                } else {
+                    format!(
+                        "learning the baseline ({} of {} buckets)",
+                        v.closed.len(),
+                        self.cfg.volume_min_baseline
+                    )
+                }),
             Some((z, bucket, n, med)) => {
                 let status = if z.abs() > self.cfg.volume_z {
                     Status::Fail

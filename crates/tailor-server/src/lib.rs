@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod config;
+pub mod dashboard;
 pub mod dedupe;
 mod error;
 pub mod experiments;
@@ -305,9 +306,11 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         trainer,
         schedule,
         quality,
+        dashboard: dashboard::Dashboard::new(),
         prometheus,
         ready: AtomicBool::new(false),
     });
+    background.push(tokio::spawn(dashboard::run(app.clone())));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let router = router(app.clone());
     let app2 = app.clone();

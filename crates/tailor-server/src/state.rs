@@ -50,6 +50,8 @@ pub struct AppState {
     pub schedule: Option<Arc<crate::schedule::Schedule>>,
     /// Data-quality results (`GET /v1/quality`) and their webhook.
     pub quality: Arc<crate::quality::QualityHub>,
+    /// Samples for the built-in dashboard.
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
     pub prometheus: PrometheusHandle,
     pub ready: AtomicBool,
 }

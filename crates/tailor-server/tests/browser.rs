@@ -288,3 +288,184 @@ async fn the_catalog_is_listed_by_id_in_pages() {
     assert_eq!(status, 400, "unknown parameters are refused");
     s.server.shutdown().await.expect("shutdown");
 }
+
+/// Live traffic for the dashboard: views, recommendation lists shown and clicked, and an
+/// event the collector rejects, until `stop` is set.
+async fn traffic(
+    url: String,
+    items: Vec<Value>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let http = reqwest::Client::new();
+    let mut round = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let now = tailor_event::time::format_ms(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as i64,
+        );
+        let mut batch: Vec<Value> = (0..20)
+            .map(|i| {
+                let item = &items[(round as usize * 7 + i) % items.len()];
+                json!({"type": "track", "event": "Product Viewed",
+                       "userId": format!("dash-{}", i % 5), "timestamp": now,
+                       "messageId": format!("dash-{round}-{i}"),
+                       "properties": {"product_id": item["id"], "category": item["categories"][0]}})
+            })
+            .collect();
+        if round.is_multiple_of(5) {
+            // Rejected: a track call without an event name.
+            batch.push(
+                json!({"type": "track", "userId": "dash-0", "messageId": format!("bad-{round}")}),
+            );
+        }
+        let _ = http
+            .post(format!("{url}/v1/batch"))
+            .json(&json!({ "batch": batch }))
+            .send()
+            .await;
+        let user = format!("dash-{}", round % 5);
+        if let Ok(resp) = http
+            .get(format!(
+                "{url}/v1/recommendations?user_id={user}&k=4&surface=home"
+            ))
+            .send()
+            .await
+        {
+            if let Ok(recs) = resp.json::<Value>().await {
+                let ids = common::item_ids(&recs);
+                if let (Some(rec_id), Some(first)) = (recs["rec_id"].as_str(), ids.first()) {
+                    let mut shown = vec![json!({"type": "track", "event": "Product List Viewed",
+                        "userId": user, "messageId": format!("list-{round}"),
+                        "properties": {"rec_id": rec_id, "list_id": "home",
+                            "products": ids.iter().map(|i| json!({"product_id": i})).collect::<Vec<_>>()}})];
+                    if round.is_multiple_of(2) {
+                        shown.push(json!({"type": "track", "event": "Product Clicked",
+                            "userId": user, "messageId": format!("click-{round}"),
+                            "properties": {"rec_id": rec_id, "product_id": first}}));
+                    }
+                    let _ = http
+                        .post(format!("{url}/v1/batch"))
+                        .json(&json!({ "batch": shown }))
+                        .send()
+                        .await;
+                }
+            }
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The built-in dashboard at `/`, in headless Chromium, on a server with live traffic: every
+/// chart draws data, every stage has a status, the quality, dead-letter and model tables
+/// fill, and nothing is fetched from another origin. Screenshot:
+/// `target/test-artifacts/dashboard.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_headless_chromium_draws_live_charts() {
+    let py = python();
+    check_browser(&py);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.models.retrain = false;
+    cfg.lake.roll_secs = 1;
+    cfg.quality.min_rows = 5;
+    let s = start(cfg).await;
+
+    // The page is one self-contained document: no script, style or image from elsewhere.
+    let resp = s.http.get(format!("{}/", s.url)).send().await.expect("get");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("text/html"));
+    let page = resp.text().await.expect("text");
+    for external in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!page.contains(external), "the dashboard loads {external}…");
+    }
+
+    let items = catalog();
+    let (status, put) = s.post("/v1/items", json!({"items": items})).await;
+    assert_eq!(status, 200, "{put}");
+    let (status, ack) = s.post("/v1/batch", json!({"batch": history(&items)})).await;
+    assert_eq!(status, 200, "{ack}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn(traffic(s.url.clone(), items.clone(), stop.clone()));
+
+    let shot = artifacts_dir().join("dashboard.png");
+    std::fs::create_dir_all(shot.parent().expect("dir")).expect("artifacts dir");
+    let _ = std::fs::remove_file(&shot);
+    let script = format!("{}/tests/browser/dashboard.py", env!("CARGO_MANIFEST_DIR"));
+    let (url, shot_arg) = (s.url.clone(), shot.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(py).arg(script).arg(url).arg(shot_arg).output()
+    })
+    .await
+    .expect("join")
+    .expect("python runs");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.await.expect("traffic");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the dashboard script failed (screenshot: {}):\n{stdout}\n{}",
+        shot.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shot.exists(), "no screenshot at {}", shot.display());
+    let run: Value = serde_json::from_str(stdout.trim()).expect("script prints JSON");
+    assert_eq!(run["console_errors"], json!([]), "{run}");
+    for chart in [
+        "throughput",
+        "freshness",
+        "latency",
+        "errors",
+        "ctr",
+        "memory",
+    ] {
+        assert!(
+            run["points"][chart].as_u64() > Some(0),
+            "{chart} is empty: {run}"
+        );
+        assert!(
+            run["paths"][chart].as_u64() > Some(0),
+            "{chart} drew nothing: {run}"
+        );
+    }
+    let stages = run["stages"].as_object().expect("stages");
+    let mut names: Vec<&str> = stages.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "collector",
+            "features",
+            "lake",
+            "models",
+            "quality",
+            "serving"
+        ],
+        "{run}"
+    );
+    for (name, status) in stages {
+        assert!(
+            ["green", "amber", "red", "grey"].contains(&status.as_str().expect("status")),
+            "{name}: {status}"
+        );
+    }
+    // Healthy traffic: the collector and the processor are green.
+    assert_eq!(stages["collector"], "green", "{run}");
+    assert_eq!(stages["features"], "green", "{run}");
+    let dead = run["dead_letters"].as_array().expect("dead letters");
+    assert!(
+        dead.iter()
+            .any(|r| r[2].as_str().is_some_and(|x| x.contains("event"))),
+        "the rejected event's reason is listed: {run}"
+    );
+    assert!(
+        !run["quality"].as_array().expect("quality").is_empty(),
+        "{run}"
+    );
+    s.server.shutdown().await.expect("shutdown");
+}

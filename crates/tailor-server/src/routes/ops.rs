@@ -32,8 +32,13 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-async fn prometheus(State(app): State<App>) -> impl IntoResponse {
+/// Gauges computed when read rather than kept up to date.
+pub fn refresh_gauges(app: &App) {
     metrics::gauge!(m::DEDUPE_ENTRIES).set(app.dedupe.len() as f64);
+}
+
+async fn prometheus(State(app): State<App>) -> impl IntoResponse {
+    refresh_gauges(&app);
     (
         [(
             header::CONTENT_TYPE,

@@ -1,0 +1,65 @@
+"""Loads the built-in dashboard (GET /) in headless Chromium while the test sends traffic,
+waits until its charts have drawn data, and saves a screenshot.
+
+Usage: dashboard.py BASE_URL SCREENSHOT.png
+Prints one JSON object: points drawn per chart, the status of every stage tile, the rows of
+the quality, dead-letter and model tables, and the browser console's errors.
+"""
+
+import json
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHARTS = ["throughput", "lag", "freshness", "latency", "errors", "ctr", "memory"]
+# Charts that must show data once the server has had traffic.
+MUST_DRAW = ["throughput", "freshness", "latency", "errors", "ctr", "memory"]
+
+
+def points(driver, name):
+    return int(driver.find_element(By.ID, "chart-" + name).get_attribute("data-points") or 0)
+
+
+def main(base, screenshot):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--window-size=1400,1500", "--no-first-run", "--disable-extensions"]:
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    try:
+        driver.get(base + "/")
+        wait = WebDriverWait(driver, 40, poll_frequency=0.5)
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") == "true",
+                   "the dashboard never loaded its data")
+        # Lines of at least three samples (the server samples every two seconds).
+        wait.until(lambda d: all(points(d, c) >= (1 if c == "ctr" else 3) for c in MUST_DRAW),
+                   "charts stayed empty: " + json.dumps({c: points(driver, c) for c in CHARTS}))
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#quality table tr + tr"),
+                   "the quality table stayed empty")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#dead table tr + tr"),
+                   "the dead-letter table stayed empty")
+        stages = {e.get_attribute("data-stage"): e.get_attribute("data-status")
+                  for e in driver.find_elements(By.CSS_SELECTOR, ".stage")}
+        rows = lambda sel: [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                            for tr in driver.find_elements(By.CSS_SELECTOR, sel + " table tr + tr")]
+        drawn = {c: points(driver, c) for c in CHARTS}
+        paths = {c: len(driver.find_elements(By.CSS_SELECTOR, "#chart-%s path, #chart-%s rect" % (c, c)))
+                 for c in CHARTS}
+        driver.save_screenshot(screenshot)
+        errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        print(json.dumps({"points": drawn, "paths": paths, "stages": stages,
+                          "quality": rows("#quality"), "dead_letters": rows("#dead"),
+                          "models": rows("#models"), "console_errors": errors}))
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
