@@ -24,6 +24,7 @@ pub mod config;
 mod encode;
 mod error;
 pub mod format;
+pub mod jobs;
 pub mod layout;
 pub mod maintenance;
 pub mod manifest;

@@ -35,11 +35,25 @@ pub const RETENTION_PARTITIONS_DROPPED_TOTAL: &str =
     "tailor_lake_retention_partitions_dropped_total";
 /// Counter: uncommitted files of interrupted writes deleted at start.
 pub const ORPHAN_FILES_DELETED_TOTAL: &str = "tailor_lake_orphan_files_deleted_total";
+/// Gauge with a `name` label: 1 when the maintenance job's last run succeeded, else 0.
+pub const JOB_LAST_SUCCESS: &str = "tailor_lake_job_last_success";
+/// Counter with `name`, `status` labels: maintenance job runs.
+pub const JOB_RUNS_TOTAL: &str = "tailor_lake_job_runs_total";
 /// Histogram: time the data-quality checks of one commit took.
 pub const QUALITY_CHECK_SECONDS: &str = "tailor_lake_quality_check_seconds";
 
 /// Describe every metric of this crate to the installed recorder.
 pub fn describe() {
+    describe_gauge!(
+        JOB_LAST_SUCCESS,
+        Unit::Count,
+        "1 when the lake maintenance job's last run (compaction, retention) succeeded, else 0."
+    );
+    describe_counter!(
+        JOB_RUNS_TOTAL,
+        Unit::Count,
+        "Lake maintenance job runs (compaction, retention), by name and status."
+    );
     describe_histogram!(
         QUALITY_CHECK_SECONDS,
         Unit::Seconds,

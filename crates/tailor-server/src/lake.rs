@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tailor_lake::jobs::LakeJobs;
 use tailor_lake::{LakeConfig, LakeSink, QualityMonitor};
 use tailor_log::Log;
 use tokio::sync::oneshot;
@@ -12,6 +13,8 @@ use tokio::sync::oneshot;
 use crate::{Error, Result};
 
 pub struct LakeHandle {
+    /// What the sink's maintenance jobs did last (`GET /v1/jobs`).
+    pub jobs: LakeJobs,
     stop: Option<oneshot::Sender<()>>,
     join: Option<std::thread::JoinHandle<()>>,
 }
@@ -28,6 +31,8 @@ impl LakeHandle {
             .build()
             .map_err(|e| Error::Lake(format!("cannot start the lake runtime: {e}")))?;
         let (cfg, data_dir) = (cfg.clone(), data_dir.to_path_buf());
+        let jobs = LakeJobs::default();
+        let sink_jobs = jobs.clone();
         let (opened_tx, opened_rx) = oneshot::channel::<Result<()>>();
         let (tx, rx) = oneshot::channel::<()>();
         let join = std::thread::Builder::new()
@@ -37,6 +42,7 @@ impl LakeHandle {
                     let sink = match LakeSink::open(&cfg, &data_dir).await {
                         Ok(sink) => {
                             let _ = opened_tx.send(Ok(()));
+                            let sink = sink.with_jobs(sink_jobs);
                             match quality {
                                 Some(q) => sink.with_quality(q),
                                 None => sink,
@@ -65,6 +71,7 @@ impl LakeHandle {
             .await
             .map_err(|_| Error::Lake("the lake thread ended while opening the lake".into()))??;
         Ok(LakeHandle {
+            jobs,
             stop: Some(tx),
             join: Some(join),
         })

@@ -307,6 +307,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         schedule,
         quality,
         dashboard: dashboard::Dashboard::new(),
+        lake_jobs: lake.jobs.clone(),
         prometheus,
         ready: AtomicBool::new(false),
     });

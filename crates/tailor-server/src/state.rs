@@ -52,6 +52,8 @@ pub struct AppState {
     pub quality: Arc<crate::quality::QualityHub>,
     /// Samples for the built-in dashboard.
     pub dashboard: Arc<crate::dashboard::Dashboard>,
+    /// The lake sink's maintenance jobs (compaction, retention).
+    pub lake_jobs: tailor_lake::jobs::LakeJobs,
     pub prometheus: PrometheusHandle,
     pub ready: AtomicBool,
 }

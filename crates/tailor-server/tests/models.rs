@@ -419,5 +419,14 @@ async fn the_schedule_retrains_and_skips_when_nothing_is_new() {
     assert!(inc["last_run"]["status"].is_string(), "{view}");
     assert_eq!(view["jobs"][1]["name"], "train_full", "{view}");
     assert_eq!(view["jobs"][1]["every_secs"], 86_400, "{view}");
+    // The lake sink's maintenance is listed too.
+    let lake = view["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["name"] == "lake_compaction")
+        .unwrap_or_else(|| panic!("no lake_compaction job: {view}"));
+    assert_eq!(lake["schedule"], "after each commit", "{view}");
+    assert_eq!(lake["consecutive_failures"], 0, "{view}");
     s.server.shutdown().await.expect("shutdown");
 }

@@ -94,5 +94,5 @@ fn the_alert_rules_pass_promtool_check_rules() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("SUCCESS: 13 rules found"), "{text}");
+    assert!(text.contains("SUCCESS: 14 rules found"), "{text}");
 }

@@ -24,6 +24,7 @@ use self::buffer::{Buffer, Prepared};
 use self::fill::wait_any;
 pub use self::stats::SinkStats;
 use crate::config::LakeConfig;
+use crate::jobs::{LakeJobRun, LakeJobs};
 use crate::layout::CONSUMER_GROUP;
 use crate::manifest::{self, Manifest};
 use crate::metrics as m;
@@ -35,6 +36,8 @@ use crate::{Result, Table};
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// Retention runs at most this often in [`LakeSink::run`].
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// First retry delay after a failed retention run (doubling, at most [`RETENTION_EVERY`]).
+const RETENTION_RETRY: Duration = Duration::from_secs(60);
 
 /// Milliseconds since the epoch; injected so tests control time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -62,6 +65,7 @@ pub struct LakeSink {
     pub(crate) compaction: tokio::sync::Mutex<()>,
     pub(crate) clock: Clock,
     pub(crate) quality: Option<Arc<QualityMonitor>>,
+    pub(crate) jobs: LakeJobs,
 }
 
 impl std::fmt::Debug for LakeSink {
@@ -96,6 +100,7 @@ impl LakeSink {
             compaction: tokio::sync::Mutex::new(()),
             clock: system_clock(),
             quality: None,
+            jobs: LakeJobs::default(),
         };
         sink.delete_orphans().await?;
         let newest = sink.state.lock().await.manifest.version;
@@ -114,6 +119,11 @@ impl LakeSink {
     pub fn with_quality(mut self, monitor: Arc<QualityMonitor>) -> LakeSink {
         self.quality = Some(monitor);
         self
+    }
+
+    /// Records maintenance runs in `jobs` (shared with `GET /v1/jobs`).
+    pub fn with_jobs(self, jobs: LakeJobs) -> LakeSink {
+        LakeSink { jobs, ..self }
     }
 
     /// Takes the buffer's rows for a commit, with the quality reports that go with them.
@@ -222,7 +232,13 @@ impl LakeSink {
         let mut stats = SinkStats::default();
         let mut buf = Buffer::new(self.state.lock().await.manifest.offsets.clone());
         let roll_after = Duration::from_secs(self.config.roll_secs);
-        let mut last_retention: Option<tokio::time::Instant> = None;
+        let mut next_retention: Option<tokio::time::Instant> = None;
+        if self.config.compact_min_files > 0 {
+            self.jobs.declare("lake_compaction", "after each commit");
+        }
+        if self.config.retention_days > 0 {
+            self.jobs.declare("lake_retention", "hourly");
+        }
         loop {
             let full = self.fill(&*log, &mut buf).await?;
             let due = buf.since.is_some_and(|t| t.elapsed() >= roll_after);
@@ -239,7 +255,7 @@ impl LakeSink {
                 };
                 stats.add(&s);
                 self.report_group_offsets(&*log, &prepared);
-                self.maintain(&mut last_retention).await;
+                self.maintain(&mut next_retention).await;
                 continue;
             }
             metrics::gauge!(m::BUFFERED_BYTES).set(buf.bytes as f64);
@@ -266,23 +282,88 @@ impl LakeSink {
         }
     }
 
-    /// Compaction and retention after a flush; failures are logged, not fatal.
-    async fn maintain(&self, last_retention: &mut Option<tokio::time::Instant>) {
+    /// Compaction and retention after a flush; failures are logged and recorded (and
+    /// retried: compaction after the next flush, retention with backoff from a minute up
+    /// to its hour), not fatal.
+    async fn maintain(&self, next_retention: &mut Option<tokio::time::Instant>) {
         if self.config.compact_min_files > 0 {
+            self.jobs.declare("lake_compaction", "after each commit");
             // Leave the partitions still being written (allowing for late events) alone.
             let settle_ms = 2 * 1000 * self.config.roll_secs as i64;
-            if let Err(e) = self.compact_closed_before((self.clock)() - settle_ms).await {
-                tracing::warn!(error = %e, "lake compaction failed; will retry after the next flush");
+            let started = std::time::Instant::now();
+            let at = (self.clock)();
+            let (status, message) = match self.compact_closed_before(at - settle_ms).await {
+                Ok(s) => (
+                    "succeeded",
+                    format!(
+                        "{} files into {} in {} partitions",
+                        s.files_in, s.files_out, s.partitions
+                    ),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lake compaction failed; will retry after the next flush");
+                    ("failed", e.to_string())
+                }
+            };
+            // Idle runs (nothing to merge) are not worth a record.
+            if status == "failed" || !message.starts_with("0 files") {
+                self.jobs.record(
+                    "lake_compaction",
+                    LakeJobRun {
+                        started_at_ms: at,
+                        duration_secs: started.elapsed().as_secs_f64(),
+                        status,
+                        message,
+                    },
+                    None,
+                );
             }
         }
         if self.config.retention_days > 0
-            && last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY)
+            && next_retention.is_none_or(|t| tokio::time::Instant::now() >= t)
         {
-            *last_retention = Some(tokio::time::Instant::now());
-            if let Err(e) = self.apply_retention((self.clock)()).await {
-                tracing::warn!(error = %e, "lake retention failed; will retry in an hour");
+            self.jobs.declare("lake_retention", "hourly");
+            let started = std::time::Instant::now();
+            let at = (self.clock)();
+            let (status, message) = match self.apply_retention(at).await {
+                Ok(s) => (
+                    "succeeded",
+                    format!(
+                        "{} partitions, {} files, {} rows dropped",
+                        s.partitions, s.files, s.rows
+                    ),
+                ),
+                Err(e) => ("failed", e.to_string()),
+            };
+            let failures = self.jobs.record(
+                "lake_retention",
+                LakeJobRun {
+                    started_at_ms: at,
+                    duration_secs: started.elapsed().as_secs_f64(),
+                    status,
+                    message: message.clone(),
+                },
+                None,
+            );
+            let wait = if failures == 0 {
+                RETENTION_EVERY
+            } else {
+                RETENTION_RETRY
+                    .saturating_mul(1 << (failures - 1).min(8))
+                    .min(RETENTION_EVERY)
+            };
+            if failures > 0 {
+                tracing::warn!(error = %message, retry_in_secs = wait.as_secs(), "lake retention failed; retrying");
             }
+            *next_retention = Some(tokio::time::Instant::now() + wait);
+            self.jobs
+                .record_next("lake_retention", at + wait.as_millis() as i64);
         }
+    }
+
+    /// The maintenance jobs' records.
+    pub fn jobs(&self) -> LakeJobs {
+        self.jobs.clone()
     }
 
     /// Reports the committed positions to the log's consumer group `lake` (for lag

@@ -102,11 +102,16 @@ async fn models(State(app): State<App>) -> Result<Response, ApiError> {
 /// `GET /v1/jobs`: the scheduled jobs (period, next run, last run) and recent runs.
 async fn scheduled(State(app): State<App>) -> Response {
     let recent = app.trainer.jobs();
-    let jobs = app
+    let mut jobs: Vec<serde_json::Value> = app
         .schedule
         .as_ref()
         .map(|s| s.view(&recent))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .map(|j| json!(j))
+        .collect();
+    // The lake sink's maintenance: compaction after commits, hourly retention.
+    jobs.extend(app.lake_jobs.list().into_iter().map(|j| json!(j)));
     Json(json!({
         "scheduled": app.schedule.is_some(),
         "jobs": jobs,

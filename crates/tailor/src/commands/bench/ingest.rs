@@ -1,6 +1,9 @@
 //! `tailor bench ingest`: batched POST /v1/batch against a fresh server, fsync on; with
 //! `--log kafka://…`, the same load through a Kafka log in the same run, next to the
-//! embedded one.
+//! embedded one; with `--watch`, the same load again with the dashboard open (an observer
+//! polling `GET /v1/dashboard` and scraping `GET /metrics` every second), to show what
+//! watching costs. Runs of the different setups alternate, so drift on a shared machine
+//! hits them alike.
 
 use anyhow::Result;
 
@@ -11,8 +14,14 @@ use crate::synth::{Shop, ShopConfig};
 /// Which log a run writes to.
 #[derive(Clone)]
 enum Path {
-    Embedded { fsync: bool },
-    Kafka { url: String },
+    Embedded {
+        fsync: bool,
+    },
+    /// Embedded log with fsync, watched by the dashboard and a Prometheus scraper.
+    Watched,
+    Kafka {
+        url: String,
+    },
 }
 
 impl Path {
@@ -20,6 +29,7 @@ impl Path {
         match self {
             Path::Embedded { fsync: true } => "embedded log, fsync".into(),
             Path::Embedded { fsync: false } => "embedded log, no fsync".into(),
+            Path::Watched => "embedded log, fsync, dashboard open + /metrics every 1 s".into(),
             Path::Kafka { .. } => "kafka log, acks=all".into(),
         }
     }
@@ -35,6 +45,7 @@ async fn ingest_once(
     let dir = tempfile::tempdir()?;
     let cfg = match path {
         Path::Embedded { fsync } => fresh_config(dir.path(), *fsync),
+        Path::Watched => fresh_config(dir.path(), true),
         Path::Kafka { url } => {
             let mut cfg = fresh_config(dir.path(), true);
             // A fresh events topic per run: `kafka://brokers/<topic>-<nanos>`.
@@ -60,7 +71,16 @@ async fn ingest_once(
     let bodies = batch_bodies(shop.events().take(events), batch);
     let total: u64 = bodies.iter().map(|b| b.1 as u64).sum();
     let pb = progress(total, &format!("ingest ({})", path.label()));
-    let r = send_batches(&server.url, None, bodies, connections, &pb).await?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = matches!(path, Path::Watched)
+        .then(|| tokio::spawn(watch(server.url.clone(), stop.clone())));
+    let r = send_batches(&server.url, None, bodies, connections, &pb).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let polls = match watcher {
+        Some(w) => Some(w.await??),
+        None => None,
+    };
+    let r = r?;
     pb.finish_and_clear();
     server.shutdown().await?;
     let eps = r.accepted as f64 / r.elapsed.as_secs_f64();
@@ -72,7 +92,28 @@ async fn ingest_once(
         "run {run}: {} {} events in {} requests, {:.2}s: {:.0} events/s, ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, 429-retries {}",
         path.label(), r.accepted, r.requests, r.elapsed.as_secs_f64(), eps, p50, p99, ms(r.latency_us.max()), r.retries
     );
+    if let Some(n) = polls {
+        println!("  (the observer fetched /v1/dashboard and /metrics {n} times each)");
+    }
     Ok((eps, p50, p99))
+}
+
+/// Polls the dashboard's data and scrapes `/metrics` every second until `stop`; returns
+/// how many rounds it made. A failed poll fails the run.
+async fn watch(url: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<u64> {
+    let http = reqwest::Client::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut rounds = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tick.tick().await;
+        for path in ["/v1/dashboard", "/metrics"] {
+            let resp = http.get(format!("{url}{path}")).send().await?;
+            anyhow::ensure!(resp.status().is_success(), "GET {path}: {}", resp.status());
+            resp.bytes().await?;
+        }
+        rounds += 1;
+    }
+    Ok(rounds)
 }
 
 pub(super) async fn ingest(
@@ -81,12 +122,16 @@ pub(super) async fn ingest(
     connections: usize,
     runs: usize,
     baseline: bool,
+    watched: bool,
     kafka: Option<String>,
 ) -> Result<()> {
     println!("bench ingest: {events} events/run, batches of {batch}, {connections} connections, {runs} runs, fresh server each run");
     let mut paths = vec![Path::Embedded { fsync: true }];
     if baseline {
         paths.push(Path::Embedded { fsync: false });
+    }
+    if watched {
+        paths.push(Path::Watched);
     }
     if let Some(url) = kafka {
         if !url.starts_with("kafka://") {
@@ -95,31 +140,33 @@ pub(super) async fn ingest(
         paths.push(Path::Kafka { url });
     }
     let mut summary = Vec::new();
-    for path in &paths {
-        let mut eps = Vec::new();
-        let mut p50 = Vec::new();
-        let mut p99 = Vec::new();
-        for run in 1..=runs.max(1) {
+    let mut results: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = vec![Default::default(); paths.len()];
+    for run in 1..=runs.max(1) {
+        for (path, (eps, p50, p99)) in paths.iter().zip(results.iter_mut()) {
             let (e, a, b) = ingest_once(events, batch, connections, path, run).await?;
             eps.push(e);
             p50.push(a);
             p99.push(b);
         }
-        let line = format!(
+    }
+    let first = median(results[0].0.clone());
+    for (path, (eps, p50, p99)) in paths.iter().zip(results) {
+        let eps = median(eps);
+        let mut line = format!(
             "median ({}): {:.0} events/s, ack p50 {:.2} ms, ack p99 {:.2} ms",
             path.label(),
-            median(eps),
+            eps,
             median(p50),
             median(p99)
         );
-        println!("{line}");
+        if !summary.is_empty() && first > 0.0 {
+            line.push_str(&format!(" — {:.2}× the first", eps / first));
+        }
         summary.push(line);
     }
-    if summary.len() > 1 {
-        println!("summary:");
-        for line in summary {
-            println!("  {line}");
-        }
+    println!("summary:");
+    for line in summary {
+        println!("  {line}");
     }
     Ok(())
 }

@@ -28,6 +28,10 @@ pub enum BenchCommand {
         /// Also run with fsync off as a baseline, to show the cost of durability.
         #[arg(long)]
         baseline: bool,
+        /// Also run with the dashboard open and /metrics scraped every second, to show
+        /// what watching costs.
+        #[arg(long)]
+        watch: bool,
         /// Also run the same load through a Kafka log (`kafka://host:port[/topic]`; each
         /// run gets a fresh topic), reported next to the embedded log.
         #[arg(long, value_name = "URL")]
@@ -165,8 +169,9 @@ pub async fn run(which: BenchCommand) -> Result<()> {
             connections,
             runs,
             baseline,
+            watch,
             log,
-        } => ingest::ingest(events, batch, connections, runs, baseline, log).await,
+        } => ingest::ingest(events, batch, connections, runs, baseline, watch, log).await,
         BenchCommand::Recommend {
             users,
             items,
