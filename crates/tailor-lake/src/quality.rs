@@ -376,6 +376,14 @@ fn strings<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {
     batch.column_by_name(name)?.as_any().downcast_ref()
 }
 
+/// The `interaction_index` column (0 on the first row of each event).
+fn interaction_index(batch: &RecordBatch) -> Option<&Int32Array> {
+    batch
+        .column_by_name("interaction_index")?
+        .as_any()
+        .downcast_ref()
+}
+
 fn times<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a TimestampMillisecondArray> {
     batch.column_by_name(name)?.as_any().downcast_ref()
 }
@@ -653,9 +661,7 @@ impl QualityMonitor {
             let (Some(name), Some(props), Some(index)) = (
                 strings(batch, "event"),
                 strings(batch, "properties"),
-                batch
-                    .column_by_name("interaction_index")
-                    .and_then(|a| a.as_any().downcast_ref::<Int32Array>()),
+                interaction_index(batch),
             ) else {
                 continue;
             };
@@ -767,12 +773,8 @@ impl QualityMonitor {
         let width = self.cfg.volume_bucket_secs as i64 * 1000;
         let v = &mut b.volume;
         for batch in events {
-            let (Some(t), Some(index)) = (
-                times(batch, "event_time"),
-                batch
-                    .column_by_name("interaction_index")
-                    .and_then(|a| a.as_any().downcast_ref::<Int32Array>()),
-            ) else {
+            let (Some(t), Some(index)) = (times(batch, "event_time"), interaction_index(batch))
+            else {
                 continue;
             };
             for i in 0..batch.num_rows() {
@@ -871,9 +873,7 @@ impl QualityMonitor {
             let (Some(t), Some(rcv), Some(index)) = (
                 times(batch, "event_time"),
                 times(batch, "received_at"),
-                batch
-                    .column_by_name("interaction_index")
-                    .and_then(|a| a.as_any().downcast_ref::<Int32Array>()),
+                interaction_index(batch),
             ) else {
                 continue;
             };
@@ -916,9 +916,7 @@ impl QualityMonitor {
         for batch in events {
             let (Some(mid), Some(index), Some(user), Some(anon), Some(name), Some(item), Some(t)) = (
                 strings(batch, "message_id"),
-                batch
-                    .column_by_name("interaction_index")
-                    .and_then(|a| a.as_any().downcast_ref::<Int32Array>()),
+                interaction_index(batch),
                 strings(batch, "user_id"),
                 strings(batch, "anonymous_id"),
                 strings(batch, "event"),

@@ -56,6 +56,16 @@ fn check_browser(py: &Path) {
     );
 }
 
+/// Runs `tests/browser/<script> URL SCREENSHOT` with the venv's Python.
+async fn browser_script(py: PathBuf, script: &str, url: &str, shot: &Path) -> std::process::Output {
+    let script = format!("{}/tests/browser/{script}", env!("CARGO_MANIFEST_DIR"));
+    let (url, shot) = (url.to_owned(), shot.to_path_buf());
+    tokio::task::spawn_blocking(move || Command::new(py).arg(script).arg(url).arg(shot).output())
+        .await
+        .expect("join")
+        .expect("python runs")
+}
+
 /// 30 items over 3 categories, with titles and prices.
 fn catalog() -> Vec<Value> {
     (0..30)
@@ -158,14 +168,7 @@ async fn demo_shop_in_headless_chromium_reports_impressions_and_a_click() {
     let shot = artifacts_dir().join("demo-shop.png");
     std::fs::create_dir_all(shot.parent().expect("dir")).expect("artifacts dir");
     let _ = std::fs::remove_file(&shot);
-    let script = format!("{}/tests/browser/shop.py", env!("CARGO_MANIFEST_DIR"));
-    let (url, shot_arg) = (s.url.clone(), shot.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(py).arg(script).arg(url).arg(shot_arg).output()
-    })
-    .await
-    .expect("join")
-    .expect("python runs");
+    let out = browser_script(py, "shop.py", &s.url, &shot).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -396,14 +399,7 @@ async fn dashboard_in_headless_chromium_draws_live_charts() {
     let shot = artifacts_dir().join("dashboard.png");
     std::fs::create_dir_all(shot.parent().expect("dir")).expect("artifacts dir");
     let _ = std::fs::remove_file(&shot);
-    let script = format!("{}/tests/browser/dashboard.py", env!("CARGO_MANIFEST_DIR"));
-    let (url, shot_arg) = (s.url.clone(), shot.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(py).arg(script).arg(url).arg(shot_arg).output()
-    })
-    .await
-    .expect("join")
-    .expect("python runs");
+    let out = browser_script(py, "dashboard.py", &s.url, &shot).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     load.await.expect("traffic");
     let stdout = String::from_utf8_lossy(&out.stdout);
