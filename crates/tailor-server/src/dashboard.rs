@@ -38,6 +38,7 @@ pub struct Sample {
     /// Live processor lag, in records.
     pub lag_records: f64,
     /// Freshness per stage: now − the newest event time it applied, in seconds.
+    pub log_freshness_s: Option<f64>,
     pub features_freshness_s: Option<f64>,
     pub lake_freshness_s: Option<f64>,
     /// Age of the served model, in seconds.
@@ -63,6 +64,8 @@ struct Reading {
     features_lag: Option<f64>,
     lake_lag: Option<f64>,
     trained_at: Option<f64>,
+    log_lag: Option<f64>,
+    memory: Option<f64>,
     rec_buckets: BTreeMap<String, f64>,
     feature_buckets: BTreeMap<String, f64>,
     flush_errors: f64,
@@ -113,6 +116,8 @@ fn read(text: &str) -> Reading {
             "tailor_lake_commit_lag_seconds" => r.lake_lag = max_opt(r.lake_lag, v),
             "tailor_model_trained_timestamp_seconds" => r.trained_at = max_opt(r.trained_at, v),
             "tailor_lake_flush_errors_total" => r.flush_errors += v,
+            "tailor_log_freshness_seconds" => r.log_lag = max_opt(r.log_lag, v),
+            "process_resident_memory_bytes" => r.memory = Some(v),
             "tailor_http_request_duration_seconds_bucket"
                 if label(labels, "route") == Some(REC_ROUTE) =>
             {
@@ -174,12 +179,6 @@ fn quantile_ms(
     None
 }
 
-fn resident_bytes() -> Option<f64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096.0)
-}
-
 /// The samples, and the reading they were last computed from.
 #[derive(Default)]
 pub struct Dashboard {
@@ -218,13 +217,14 @@ impl Dashboard {
                     0.0
                 },
                 lag_records: reading.lag,
+                log_freshness_s: reading.log_lag,
                 features_freshness_s: reading.features_lag,
                 lake_freshness_s: reading.lake_lag,
                 model_age_s: reading.trained_at.map(|t| (now_s - t).max(0.0)),
                 rec_p50_ms: quantile_ms(&prev.rec_buckets, &reading.rec_buckets, 0.5),
                 rec_p99_ms: quantile_ms(&prev.rec_buckets, &reading.rec_buckets, 0.99),
                 feature_p99_ms: quantile_ms(&prev.feature_buckets, &reading.feature_buckets, 0.99),
-                memory_bytes: resident_bytes(),
+                memory_bytes: reading.memory,
             };
             let mut samples = self.samples.lock();
             samples.push_back(s);

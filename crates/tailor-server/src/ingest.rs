@@ -48,6 +48,8 @@ pub struct Ingest {
     /// Joins stored events carrying a `rec_id` to served lists (the server's collector).
     attribution: Option<Arc<crate::attribution::Attribution>>,
     catalog: Option<Arc<crate::catalog::Catalog>>,
+    /// Newest event time stored in the log (ms; the log stage's freshness).
+    newest_event_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 pub fn now_ms() -> i64 {
@@ -95,7 +97,16 @@ impl Ingest {
             ack_timeout,
             attribution: None,
             catalog: None,
+            newest_event_ms: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         }
+    }
+
+    /// The newest event time stored in the log by this process, if any (ms).
+    pub fn newest_event_ms(&self) -> Option<i64> {
+        let t = self
+            .newest_event_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (t != i64::MIN).then_some(t)
     }
 
     /// Counts stored events that carry a `rec_id` against the served lists.
@@ -169,6 +180,7 @@ impl Ingest {
         received_at_ms: i64,
     ) -> Result<IngestOutcome, ApiError> {
         let mut events = Vec::new();
+        let mut newest_event_ms = i64::MIN;
         let mut dead = Vec::new();
         let mut rejected = Vec::new();
         let mut claims = Vec::new();
@@ -220,6 +232,7 @@ impl Ingest {
                                 }),
                         );
                     }
+                    newest_event_ms = newest_event_ms.max(e.event_time_ms);
                     events.push(Record {
                         key: Bytes::from(e.partition_key().to_owned()),
                         value: Bytes::from(e.to_json()),
@@ -249,6 +262,7 @@ impl Ingest {
             }
         }
         let accepted = events.len();
+        let newest_stored = self.newest_event_ms.clone();
         let log = self.log.clone();
         let dedupe = self.dedupe.clone();
         // The append runs to completion even if this request times out, so a claim is only
@@ -302,6 +316,9 @@ impl Ingest {
                     });
                 }
                 metrics::counter!(m::EVENTS_ACCEPTED).increment(accepted as u64);
+                if accepted > 0 {
+                    newest_stored.fetch_max(newest_event_ms, std::sync::atomic::Ordering::Relaxed);
+                }
                 metrics::counter!(m::EVENTS_DUPLICATE).increment(duplicates as u64);
                 Ok(IngestOutcome {
                     success: true,

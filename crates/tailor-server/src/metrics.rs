@@ -19,12 +19,42 @@ pub const AUTH_DENIED: &str = "tailor_auth_denied_total";
 pub const AUTH_RATE_LIMITED: &str = "tailor_auth_rate_limited_total";
 pub const RECS_SERVED: &str = "tailor_recommendations_served_total";
 pub const REC_EVENTS: &str = "tailor_recommendation_events_total";
+pub const LOG_FRESHNESS: &str = "tailor_log_freshness_seconds";
+pub const PROCESS_RESIDENT: &str = "process_resident_memory_bytes";
+pub const PROCESS_VIRTUAL: &str = "process_virtual_memory_bytes";
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+pub const PROCESS_START: &str = "process_start_time_seconds";
 pub const QUALITY_CHECKS_TOTAL: &str = "tailor_quality_checks_total";
 pub const QUALITY_CHECK_FAILING: &str = "tailor_quality_check_failing";
 pub const QUALITY_WEBHOOK_TOTAL: &str = "tailor_quality_webhook_alerts_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(
+        LOG_FRESHNESS,
+        Unit::Seconds,
+        "Now minus the newest event time this server stored in the events log (the log stage's freshness)."
+    );
+    describe_gauge!(
+        PROCESS_RESIDENT,
+        Unit::Bytes,
+        "Resident memory size of the process."
+    );
+    describe_gauge!(
+        PROCESS_VIRTUAL,
+        Unit::Bytes,
+        "Virtual memory size of the process."
+    );
+    describe_gauge!(
+        PROCESS_OPEN_FDS,
+        Unit::Count,
+        "Open file descriptors of the process."
+    );
+    describe_gauge!(
+        PROCESS_START,
+        Unit::Seconds,
+        "Start time of the process since the Unix epoch."
+    );
     describe_counter!(
         QUALITY_CHECKS_TOTAL,
         Unit::Count,
@@ -150,4 +180,23 @@ pub fn prometheus() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Process gauges in the Prometheus convention (Linux `/proc/self`; elsewhere skipped).
+pub fn refresh_process() {
+    static START: OnceLock<f64> = OnceLock::new();
+    let start = *START.get_or_init(|| crate::ingest::now_ms() as f64 / 1000.0);
+    metrics::gauge!(PROCESS_START).set(start);
+    if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+        let mut f = statm
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().unwrap_or(0.0));
+        let (size, resident) = (f.next().unwrap_or(0.0), f.next().unwrap_or(0.0));
+        // The page size is 4 KiB on every platform Tailor ships for.
+        metrics::gauge!(PROCESS_VIRTUAL).set(size * 4096.0);
+        metrics::gauge!(PROCESS_RESIDENT).set(resident * 4096.0);
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        metrics::gauge!(PROCESS_OPEN_FDS).set(dir.count() as f64);
+    }
 }

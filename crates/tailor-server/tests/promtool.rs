@@ -52,6 +52,19 @@ async fn a_live_scrape_passes_promtool_check_metrics() {
     assert_eq!(status, 400);
     let text = s.metrics_text().await;
     assert!(text.contains("tailor_"), "{text}");
+    // Freshness of the log stage and the process's own gauges (Prometheus names).
+    for name in [
+        "tailor_log_freshness_seconds",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+        "tailor_quality_check_failing",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{text}"
+        );
+    }
 
     let mut child = Command::new(&tool)
         .args(["check", "metrics"])

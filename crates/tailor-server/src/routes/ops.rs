@@ -35,6 +35,11 @@ async fn openapi() -> impl IntoResponse {
 /// Gauges computed when read rather than kept up to date.
 pub fn refresh_gauges(app: &App) {
     metrics::gauge!(m::DEDUPE_ENTRIES).set(app.dedupe.len() as f64);
+    if let Some(t) = app.ingest.newest_event_ms() {
+        let age = (crate::ingest::now_ms() - t) as f64 / 1000.0;
+        metrics::gauge!(m::LOG_FRESHNESS).set(age.max(0.0));
+    }
+    m::refresh_process();
 }
 
 async fn prometheus(State(app): State<App>) -> impl IntoResponse {
