@@ -127,6 +127,20 @@ struct Options<'a> {
 
 /// Checks the query's options; errors name the parameter.
 fn options<'a>(q: &'a RecQuery, cfg: &tailor_rec::RecConfig) -> Result<Options<'a>, ApiError> {
+    // The collector refuses longer ids, so no stored actor or item has one.
+    let max = tailor_event::segment::MAX_ID_LEN;
+    for (name, v) in [
+        ("user_id", &q.user_id),
+        ("anonymous_id", &q.anonymous_id),
+        ("item_id", &q.item_id),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| v.len() > max) {
+            return Err(ApiError::bad_request(format!(
+                "{name} is {} bytes long; the limit is {max}",
+                v.len()
+            )));
+        }
+    }
     let k = match nonempty(&q.k) {
         None => cfg.default_k,
         Some(k) => k.parse::<usize>().map_err(|_| {
