@@ -29,6 +29,8 @@ pub struct Config {
     pub features: FeaturesConfig,
     /// The Parquet data lake (`[lake]`): written from the log, queried with SQL.
     pub lake: LakeConfig,
+    /// TLS termination (`[tls]`): HTTPS on `listen` when both files are set.
+    pub tls: TlsConfig,
     /// Data-quality checks on every lake commit and training run, and their webhook
     /// (`[quality]`).
     pub quality: QualityConfig,
@@ -40,6 +42,21 @@ pub struct Config {
     /// A/B experiments (`[[experiment]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub experiment: Vec<crate::experiments::ExperimentConfig>,
+}
+
+/// `[tls]`: PEM files of the certificate chain and its private key (PKCS#8, PKCS#1 or
+/// SEC1); relative paths are taken from the working directory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some() && self.key_file.is_some()
+    }
 }
 
 /// `[models]`: which registry model serves, and scheduled retraining.
@@ -104,6 +121,7 @@ impl Default for Config {
             features: FeaturesConfig::default(),
             lake: LakeConfig::default(),
             quality: QualityConfig::default(),
+            tls: TlsConfig::default(),
             recommend: RecConfig::default(),
             models: ModelsConfig::default(),
             auth: crate::auth::AuthConfig::default(),
@@ -281,6 +299,11 @@ impl Config {
         }
         self.lake.validate().map_err(|e| e.to_string())?;
         self.quality.validate().map_err(|e| e.to_string())?;
+        match (&self.tls.cert_file, &self.tls.key_file) {
+            (Some(_), None) => return Err("tls.key_file: needed with tls.cert_file".into()),
+            (None, Some(_)) => return Err("tls.cert_file: needed with tls.key_file".into()),
+            _ => {}
+        }
         self.recommend.validate()?;
         let m = &self.models;
         tailor_rec::registry::check_name(&m.serve).map_err(|e| format!("models.serve: {e}"))?;

@@ -21,6 +21,7 @@ pub mod registry_store;
 pub mod routes;
 pub mod schedule;
 pub mod state;
+pub mod tls;
 pub mod training;
 
 use std::net::SocketAddr;
@@ -67,6 +68,8 @@ pub fn open_log(cfg: &Config) -> Result<Arc<dyn Log>> {
 /// A server started by [`start`].
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Whether it speaks HTTPS (`[tls]`).
+    pub tls: bool,
     pub app: App,
     stop: Option<oneshot::Sender<()>>,
     join: JoinHandle<Result<()>>,
@@ -85,7 +88,8 @@ impl RunningServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 }
 
@@ -175,6 +179,10 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
              (or set collector.write_keys and collector.secret_keys), or listen on 127.0.0.1"
         )));
     }
+    let tls = match (&cfg.tls.cert_file, &cfg.tls.key_file) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key).map_err(Error::Config)?),
+        _ => None,
+    };
     let log = open_log(&cfg)?;
     let dyn_log = log.clone();
     let registry_path = cfg.data_dir.join("schemas.json");
@@ -314,14 +322,24 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     background.push(tokio::spawn(dashboard::run(app.clone())));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let router = router(app.clone());
+    let tls_config = tls.clone();
     let app2 = app.clone();
     let join = tokio::spawn(async move {
         app2.ready.store(true, Ordering::Release);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await;
+        let stopped = async move {
+            let _ = stop_rx.await;
+        };
+        let served = match tls_config {
+            Some(c) => match tls::TlsListener::new(listener, c) {
+                Ok(l) => axum::serve(l, router).with_graceful_shutdown(stopped).await,
+                Err(e) => Err(e),
+            },
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        };
         app2.ready.store(false, Ordering::Release);
         for task in background {
             task.abort();
@@ -335,9 +353,10 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         tracing::info!("tailor stopped cleanly");
         Ok(())
     });
-    tracing::info!(%addr, "tailor listening");
+    tracing::info!(%addr, tls = tls.is_some(), "tailor listening");
     Ok(RunningServer {
         addr,
+        tls: tls.is_some(),
         app,
         stop: Some(stop_tx),
         join,

@@ -30,6 +30,11 @@ pub const QUALITY_WEBHOOK_TOTAL: &str = "tailor_quality_webhook_alerts_total";
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        crate::tls::HANDSHAKE_FAILURES,
+        Unit::Count,
+        "TLS handshakes that failed or timed out (10 s), by reason."
+    );
     describe_gauge!(
         LOG_FRESHNESS,
         Unit::Seconds,
