@@ -95,37 +95,28 @@ async fn https_with_a_test_certificate() {
 #[tokio::test]
 async fn tls_config_mistakes_name_the_field() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = config(dir.path());
-    cfg.tls.cert_file = Some(fixture("cert.pem"));
-    let e = tailor_server::start(cfg.clone())
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(e.contains("tls.key_file"), "{e}");
-    cfg.tls.key_file = Some(fixture("missing.pem"));
-    let e = tailor_server::start(cfg.clone())
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(
-        e.contains("tls.key_file") && e.contains("missing.pem"),
-        "{e}"
-    );
-    cfg.tls.key_file = Some(fixture("cert.pem"));
-    let e = tailor_server::start(cfg.clone())
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(e.contains("tls.key_file"), "{e}");
-    cfg.tls.cert_file = Some(fixture("README.md"));
-    cfg.tls.key_file = Some(fixture("key.pem"));
-    let e = tailor_server::start(cfg)
-        .await
-        .err()
-        .expect("refused")
-        .to_string();
-    assert!(e.contains("tls.cert_file"), "{e}");
+    // (certificate, key, what the error must name)
+    let cases: [(Option<&str>, Option<&str>, &[&str]); 4] = [
+        (Some("cert.pem"), None, &["tls.key_file"]),
+        (
+            Some("cert.pem"),
+            Some("missing.pem"),
+            &["tls.key_file", "missing.pem"],
+        ),
+        (Some("cert.pem"), Some("cert.pem"), &["tls.key_file"]),
+        (Some("README.md"), Some("key.pem"), &["tls.cert_file"]),
+    ];
+    for (cert, key, named) in cases {
+        let mut cfg = config(dir.path());
+        cfg.tls.cert_file = cert.map(fixture);
+        cfg.tls.key_file = key.map(fixture);
+        let e = tailor_server::start(cfg)
+            .await
+            .err()
+            .expect("refused")
+            .to_string();
+        for n in named {
+            assert!(e.contains(n), "{cert:?} / {key:?}: {e}");
+        }
+    }
 }
