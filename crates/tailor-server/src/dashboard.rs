@@ -401,11 +401,10 @@ fn stages(app: &App, samples: &[Sample]) -> Vec<Stage> {
         },
     ));
 
-    let q = app.quality.view(true, 0);
-    let failing = q["failing"].as_u64().unwrap_or(0);
-    let quality = match q["status"].as_str() {
-        Some("fail") => "red",
-        Some("pass") => "green",
+    let (status, failing) = app.quality.status();
+    let quality = match status {
+        "fail" => "red",
+        "pass" => "green",
         _ => "grey",
     };
     out.push(stage(

@@ -233,6 +233,27 @@ impl QualityHub {
         });
     }
 
+    /// Overall status (`unknown` before any report, `fail` or `pass`) and how many checks
+    /// fail now.
+    pub fn status(&self) -> (&'static str, usize) {
+        Self::status_of(&self.latest.lock())
+    }
+
+    fn status_of(latest: &BTreeMap<String, Latest>) -> (&'static str, usize) {
+        let failing = latest
+            .values()
+            .filter(|l| l.result.status == Status::Fail)
+            .count();
+        let status = if latest.is_empty() {
+            "unknown"
+        } else if failing > 0 {
+            "fail"
+        } else {
+            "pass"
+        };
+        (status, failing)
+    }
+
     /// `GET /v1/quality`: overall status, the latest result of every check, recent reports.
     pub fn view(&self, failing_only: bool, recent: usize) -> Value {
         let latest = self.latest.lock();
@@ -240,10 +261,7 @@ impl QualityHub {
             .values()
             .filter(|l| !failing_only || l.result.status == Status::Fail)
             .collect();
-        let failing = latest
-            .values()
-            .filter(|l| l.result.status == Status::Fail)
-            .count();
+        let (status, failing) = Self::status_of(&latest);
         let reports: Vec<QualityReport> = self
             .recent
             .lock()
@@ -253,7 +271,7 @@ impl QualityHub {
             .cloned()
             .collect();
         json!({
-            "status": if latest.is_empty() { "unknown" } else if failing > 0 { "fail" } else { "pass" },
+            "status": status,
             "failing": failing,
             "checks": checks,
             "reports": reports,

@@ -96,8 +96,8 @@ pub struct QualityMonitor {
     state_path: Option<PathBuf>,
     baseline: Mutex<Baseline>,
     /// Reports of other jobs waiting for the next commit.
-    pending: Mutex<Vec<QualityReport>>,
-    pending_since: Mutex<Option<std::time::Instant>>,
+    /// Reports of other jobs waiting for the next commit, and since when the oldest waits.
+    pending: Mutex<(Vec<QualityReport>, Option<std::time::Instant>)>,
 }
 
 impl std::fmt::Debug for QualityMonitor {
@@ -179,8 +179,7 @@ impl QualityMonitor {
             listener: None,
             state_path,
             baseline: Mutex::new(baseline),
-            pending: Mutex::new(Vec::new()),
-            pending_since: Mutex::new(None),
+            pending: Mutex::new((Vec::new(), None)),
         }
     }
 
@@ -202,20 +201,20 @@ impl QualityMonitor {
 
     /// Queues a report of another job for the next lake commit.
     pub fn submit(&self, report: QualityReport) {
-        self.pending.lock().push(report);
-        self.pending_since
-            .lock()
-            .get_or_insert_with(std::time::Instant::now);
+        let mut p = self.pending.lock();
+        p.0.push(report);
+        p.1.get_or_insert_with(std::time::Instant::now);
     }
 
     /// How long the oldest queued report has waited.
     pub fn pending_for(&self) -> Option<std::time::Duration> {
-        self.pending_since.lock().map(|t| t.elapsed())
+        self.pending.lock().1.map(|t| t.elapsed())
     }
 
     pub(crate) fn take_pending(&self) -> Vec<QualityReport> {
-        *self.pending_since.lock() = None;
-        std::mem::take(&mut *self.pending.lock())
+        let mut p = self.pending.lock();
+        p.1 = None;
+        std::mem::take(&mut p.0)
     }
 
     /// Hands committed reports to the listener (and the log).

@@ -286,8 +286,8 @@ impl LakeSink {
     /// retried: compaction after the next flush, retention with backoff from a minute up
     /// to its hour), not fatal.
     async fn maintain(&self, next_retention: &mut Option<tokio::time::Instant>) {
+        // `run` declared the jobs before its first flush.
         if self.config.compact_min_files > 0 {
-            self.jobs.declare("lake_compaction", "after each commit");
             // Leave the partitions still being written (allowing for late events) alone.
             let settle_ms = 2 * 1000 * self.config.roll_secs as i64;
             let started = std::time::Instant::now();
@@ -322,7 +322,6 @@ impl LakeSink {
         if self.config.retention_days > 0
             && next_retention.is_none_or(|t| tokio::time::Instant::now() >= t)
         {
-            self.jobs.declare("lake_retention", "hourly");
             let started = std::time::Instant::now();
             let at = (self.clock)();
             let (status, message) = match self.apply_retention(at).await {
