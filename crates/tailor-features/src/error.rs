@@ -12,6 +12,9 @@ pub enum Error {
     CorruptCheckpoint { path: String, reason: String },
     #[error("cannot start the live processor: {0}")]
     Spawn(#[source] std::io::Error),
+    /// The live processor has stopped (shutting down, or it failed).
+    #[error("the live processor is not running")]
+    Stopped,
     #[error(transparent)]
     Log(#[from] tailor_log::Error),
     /// An invalid `[features]` setting; the message starts with the setting's path, e.g.

@@ -28,5 +28,5 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use online::{EmbeddedStore, FeatureReader, OnlineBackend, OnlineStore};
-pub use processor::{Processor, ProcessorHandle, ProcessorOptions};
+pub use processor::{ForgetReport, Processor, ProcessorControl, ProcessorHandle, ProcessorOptions};
 pub use state::{ItemIdx, ItemState, LiveState, UserState};

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::select_all;
 use parking_lot::RwLock;
-use tailor_log::{Log, StoredRecord};
-use tokio::sync::watch;
+use tailor_log::{ErasureList, Log, StoredRecord};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::checkpoint::{encode_checkpoint, load_checkpoint, write_checkpoint, Snapshot};
 use crate::config::LiveConfig;
@@ -47,6 +47,8 @@ pub struct Processor {
     /// When the last online-store write failed, while the store is behind.
     resync: parking_lot::Mutex<Option<Instant>>,
     checkpoint_path: PathBuf,
+    /// Records of erased users, skipped wherever they are read.
+    erasures: Arc<ErasureList>,
 }
 
 /// Where the processor reads from and writes to.
@@ -64,9 +66,59 @@ pub struct ProcessorOptions {
 pub struct ProcessorHandle {
     shutdown: watch::Sender<bool>,
     join: std::thread::JoinHandle<Result<()>>,
+    control: ProcessorControl,
+}
+
+/// What forgetting one actor removed from the processor's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ForgetReport {
+    /// Feature entities (user / anonymous id) dropped across partitions.
+    pub feature_entities: u64,
+    /// Sessions of the live model dropped.
+    pub live_sessions: u64,
+    /// Rows deleted from the materialized online store.
+    pub online_rows: u64,
+    /// Whether the feature state still holds the id as another entity's value (a feature
+    /// listing actors); it leaves as those windows expire.
+    pub still_referenced: bool,
+}
+
+enum Command {
+    Forget {
+        id: String,
+        reply: oneshot::Sender<Result<ForgetReport>>,
+    },
+}
+
+/// Asks a running processor to do things between batches.
+#[derive(Clone)]
+pub struct ProcessorControl {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl ProcessorControl {
+    /// Drops the actor `id`'s state (features, live session, online rows), then writes a
+    /// checkpoint, so a restart cannot bring it back; resolves once that checkpoint is
+    /// durable. Records of `id` not applied yet are skipped if the erasure list covers them.
+    pub async fn forget(&self, id: &str) -> Result<ForgetReport> {
+        let (reply, rx) = oneshot::channel();
+        let stopped = || crate::Error::Stopped;
+        self.tx
+            .send(Command::Forget {
+                id: id.to_owned(),
+                reply,
+            })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
 }
 
 impl ProcessorHandle {
+    /// Sends commands to the running processor.
+    pub fn control(&self) -> ProcessorControl {
+        self.control.clone()
+    }
+
     pub async fn stop(self) -> Result<()> {
         let _ = self.shutdown.send(true);
         let join = self.join;
@@ -131,7 +183,14 @@ impl Processor {
             store,
             resync: parking_lot::Mutex::new(None),
             checkpoint_path: opts.checkpoint_path,
+            erasures: Arc::new(ErasureList::new()),
         })
+    }
+
+    /// Skips the records `erasures` covers (shared with whoever adds erasures).
+    pub fn with_erasures(mut self, erasures: Arc<ErasureList>) -> Processor {
+        self.erasures = erasures;
+        self
     }
 
     /// The feature engine (tools read it directly; the API reads the online store).
@@ -160,15 +219,20 @@ impl Processor {
     /// timers and waits), so applying a batch never holds up the API's runtime workers.
     pub fn spawn(self) -> Result<ProcessorHandle> {
         let (tx, rx) = watch::channel(false);
+        let (control, commands) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(crate::Error::Spawn)?;
         let join = std::thread::Builder::new()
             .name("tailor-live".into())
-            .spawn(move || runtime.block_on(self.run(rx)))
+            .spawn(move || runtime.block_on(self.run(rx, commands)))
             .map_err(crate::Error::Spawn)?;
-        Ok(ProcessorHandle { shutdown: tx, join })
+        Ok(ProcessorHandle {
+            shutdown: tx,
+            join,
+            control: ProcessorControl { tx: control },
+        })
     }
 
     /// Processes whatever is in the log now, then returns (tools and tests).
@@ -205,6 +269,16 @@ impl Processor {
             records
                 .iter()
                 .map(|r| match engine.decode_event(&r.value) {
+                    Ok(e)
+                        if self.erasures.erases_event(
+                            partition,
+                            r.offset,
+                            e.user_id.as_deref(),
+                            e.anonymous_id.as_deref(),
+                        ) =>
+                    {
+                        (r.offset, None)
+                    }
                     Ok(e) => (r.offset, Some(e)),
                     Err(e) => {
                         tracing::error!(partition, offset = r.offset, error = %e, "undecodable event in the log; skipped");
@@ -382,7 +456,53 @@ impl Processor {
         self.write_snapshot(snapshot)
     }
 
-    async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    /// Drops the actor `id`'s state under the locks (see [`ProcessorControl::forget`]).
+    fn forget(&self, id: &str) -> Result<ForgetReport> {
+        let mut state = self.state.write();
+        let mut engine = self.engine.write();
+        let (feature_entities, still_referenced) = engine.forget_actor(id);
+        let live_sessions = u64::from(state.users.remove(id).is_some());
+        let mut online_rows = 0;
+        if let Some(store) = &self.store {
+            let ids = [id.to_owned()];
+            online_rows += store.delete("user", &ids)?;
+            online_rows += store.delete("anonymous_id", &ids)?;
+        }
+        Ok(ForgetReport {
+            feature_entities,
+            live_sessions,
+            online_rows,
+            still_referenced,
+        })
+    }
+
+    /// Runs one command; a forget waits for the checkpoint in flight, then writes its own.
+    async fn command(
+        &self,
+        cmd: Command,
+        pending: &mut Option<tokio::task::JoinHandle<Result<()>>>,
+    ) {
+        match cmd {
+            Command::Forget { id, reply } => {
+                let result = match self.forget(&id) {
+                    Ok(report) => {
+                        if let Some(h) = pending.take() {
+                            let _ = h.await;
+                        }
+                        self.checkpoint().await.map(|()| report)
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn run(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) -> Result<()> {
         let interval = Duration::from_secs(self.cfg.checkpoint_interval_secs);
         let mut last_checkpoint = Instant::now();
         let mut dirty = false;
@@ -390,6 +510,9 @@ impl Processor {
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            while let Ok(cmd) = commands.try_recv() {
+                self.command(cmd, &mut pending).await;
             }
             let applied = match self.step() {
                 Ok(n) => n,
@@ -443,6 +566,7 @@ impl Processor {
                 tokio::select! {
                     _ = select_all(waits) => {}
                     _ = shutdown.changed() => {}
+                    Some(cmd) = commands.recv() => self.command(cmd, &mut pending).await,
                 }
             } else {
                 tokio::task::yield_now().await;

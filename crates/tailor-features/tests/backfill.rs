@@ -162,6 +162,10 @@ impl tailor_features::online::OnlineStore for Flaky {
         }
         self.rows.write(rows)
     }
+
+    fn delete(&self, entity: &str, ids: &[String]) -> tailor_features::Result<u64> {
+        self.rows.delete(entity, ids)
+    }
 }
 
 /// Rows of batches applied while the online store was down are written once it is back:

@@ -55,6 +55,9 @@ pub enum Error {
     /// the column or row.
     #[error("{0}")]
     Input(String),
+    /// The sink has not caught up with the log far enough for the operation.
+    #[error("{0}")]
+    Behind(String),
     /// A local file system operation failed.
     #[error("I/O error while {context}: {source}")]
     Io {

@@ -138,6 +138,11 @@ pub fn compacted_file(table: Table, part: HivePartition, base: u64, seq: usize) 
     Path::from(format!("{}/c-{base:020}-{seq:04}.parquet", part.dir(table)))
 }
 
+/// Path of a file an erasure rewrote, started from manifest `base`.
+pub fn erased_file(table: Table, part: HivePartition, base: u64, seq: usize) -> Path {
+    Path::from(format!("{}/e-{base:020}-{seq:04}.parquet", part.dir(table)))
+}
+
 /// Path of manifest `version`.
 pub fn manifest_path(version: u64) -> Path {
     Path::from(format!("{MANIFEST_DIR}/{version:020}.json"))

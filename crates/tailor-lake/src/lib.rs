@@ -22,6 +22,7 @@
 pub mod bench;
 pub mod config;
 mod encode;
+pub mod erase;
 mod error;
 pub mod format;
 pub mod jobs;
@@ -39,6 +40,7 @@ pub mod training;
 pub mod warehouse;
 
 pub use config::{LakeConfig, LakeLocation};
+pub use erase::LakeErasure;
 pub use error::{Error, Result};
 pub use format::{format_batches, to_csv, to_json, to_table, OutputFormat};
 pub use layout::{HivePartition, Table, DEAD_LETTER_TOPIC, EVENTS_TOPIC};

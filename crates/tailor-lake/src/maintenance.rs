@@ -60,10 +60,10 @@ pub struct RetentionStats {
 type GroupKey = (Table, String, Option<u8>);
 
 /// Reads a Parquet file of known size from the object store.
-struct StoreReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
+pub(crate) struct StoreReader {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) path: Path,
+    pub(crate) size: u64,
 }
 
 impl AsyncFileReader for StoreReader {

@@ -9,6 +9,7 @@
 //! Kafka cluster (librdkafka).
 
 pub mod embedded;
+pub mod erasure;
 mod error;
 pub mod kafka;
 pub mod metrics;
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
+pub use erasure::{ErasureList, ERASURES_TOPIC};
 pub use error::{Error, Result};
 pub use kafka::{KafkaLog, KafkaOptions};
 pub use partitioner::{murmur2, partition_for_key};

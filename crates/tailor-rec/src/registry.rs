@@ -264,6 +264,26 @@ impl Registry {
         artifact::load(&self.version_dir(name, version)?.join(MODEL_FILE))
     }
 
+    /// Removes the user id `user` from the vocabulary of every version of every model that
+    /// holds it (see [`crate::data::Interner::erase`]), rewriting those artifacts in place;
+    /// returns the (name, version) pairs rewritten.
+    pub fn erase_user(&self, user: &str) -> Result<Vec<(String, u32)>> {
+        let mut out = Vec::new();
+        for entry in self.list()? {
+            for meta in entry.versions {
+                let path = self
+                    .version_dir(&entry.name, meta.version)?
+                    .join(MODEL_FILE);
+                let mut trained = artifact::load(&path)?;
+                if trained.vocab.users.erase(user) {
+                    artifact::save(&trained, &path)?;
+                    out.push((entry.name.clone(), meta.version));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every model name with its versions and pointer, by name.
     pub fn list(&self) -> Result<Vec<ModelEntry>> {
         let rd = match std::fs::read_dir(&self.root) {

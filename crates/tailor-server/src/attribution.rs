@@ -261,6 +261,21 @@ impl Attribution {
         }
     }
 
+    /// Forgets the lists served to `actor` (an erased user); returns how many. The arms'
+    /// counters keep their totals (they hold no user).
+    pub fn forget_actor(&self, actor: &str) -> u64 {
+        let hash = actor_hash(actor);
+        let mut g = self.inner.lock();
+        let Some(ids) = g.by_actor.remove(&hash) else {
+            return 0;
+        };
+        let mut n = 0;
+        for id in ids {
+            n += u64::from(g.lists.remove(&id).is_some());
+        }
+        n
+    }
+
     /// One row per arm, ordered by model, variant, surface.
     pub fn stats(&self) -> Vec<StatsRow> {
         let g = self.inner.lock();

@@ -422,29 +422,30 @@ fn stages(app: &App, samples: &[Sample]) -> Vec<Stage> {
 /// `GET /v1/dashboard`.
 pub fn view(app: &App) -> Value {
     let samples = app.dashboard.samples();
-    let dead: Vec<Value> = crate::routes::dead_letters::read_dead_letters(&*app.log, None, 10)
-        .map(|(items, _)| {
-            items
-                .into_iter()
-                .rev()
-                .map(|d| {
-                    // The reason, never the payload (it may hold personal data).
-                    let reason: String = d["reason"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(300)
-                        .collect();
-                    json!({
-                        "received_at": d["received_at"],
-                        "endpoint": d["endpoint"],
-                        "reason": reason,
-                        "offset": d["offset"],
+    let dead: Vec<Value> =
+        crate::routes::dead_letters::read_dead_letters(&*app.log, app.eraser.list(), None, 10)
+            .map(|(items, _)| {
+                items
+                    .into_iter()
+                    .rev()
+                    .map(|d| {
+                        // The reason, never the payload (it may hold personal data).
+                        let reason: String = d["reason"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .chars()
+                            .take(300)
+                            .collect();
+                        json!({
+                            "received_at": d["received_at"],
+                            "endpoint": d["endpoint"],
+                            "reason": reason,
+                            "offset": d["offset"],
+                        })
                     })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+                    .collect()
+            })
+            .unwrap_or_default();
     let mut models = vec![];
     for slot in std::iter::once(&app.models).chain(app.variant_models.values()) {
         models.push(match slot.get() {

@@ -15,6 +15,8 @@ use crate::{Error, Result};
 pub struct LakeHandle {
     /// What the sink's maintenance jobs did last (`GET /v1/jobs`).
     pub jobs: LakeJobs,
+    /// The sink itself (erasures rewrite its files while it runs).
+    pub sink: Arc<LakeSink>,
     stop: Option<oneshot::Sender<()>>,
     join: Option<std::thread::JoinHandle<()>>,
 }
@@ -25,6 +27,7 @@ impl LakeHandle {
         data_dir: &Path,
         log: Arc<dyn Log>,
         quality: Option<Arc<QualityMonitor>>,
+        erasures: Arc<tailor_log::ErasureList>,
     ) -> Result<LakeHandle> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -33,7 +36,7 @@ impl LakeHandle {
         let (cfg, data_dir) = (cfg.clone(), data_dir.to_path_buf());
         let jobs = LakeJobs::default();
         let sink_jobs = jobs.clone();
-        let (opened_tx, opened_rx) = oneshot::channel::<Result<()>>();
+        let (opened_tx, opened_rx) = oneshot::channel::<Result<Arc<LakeSink>>>();
         let (tx, rx) = oneshot::channel::<()>();
         let join = std::thread::Builder::new()
             .name("tailor-lake".into())
@@ -41,12 +44,13 @@ impl LakeHandle {
                 runtime.block_on(async move {
                     let sink = match LakeSink::open(&cfg, &data_dir).await {
                         Ok(sink) => {
-                            let _ = opened_tx.send(Ok(()));
-                            let sink = sink.with_jobs(sink_jobs);
-                            match quality {
+                            let sink = sink.with_jobs(sink_jobs).with_erasures(erasures);
+                            let sink = Arc::new(match quality {
                                 Some(q) => sink.with_quality(q),
                                 None => sink,
-                            }
+                            });
+                            let _ = opened_tx.send(Ok(sink.clone()));
+                            sink
                         }
                         Err(e) => {
                             let _ = opened_tx.send(Err(Error::Lake(e.to_string())));
@@ -67,11 +71,12 @@ impl LakeHandle {
                 })
             })
             .map_err(|e| Error::Lake(format!("cannot start the lake thread: {e}")))?;
-        opened_rx
+        let sink = opened_rx
             .await
             .map_err(|_| Error::Lake("the lake thread ended while opening the lake".into()))??;
         Ok(LakeHandle {
             jobs,
+            sink,
             stop: Some(tx),
             join: Some(join),
         })

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod dashboard;
 pub mod dedupe;
+pub mod erasure;
 mod error;
 pub mod experiments;
 pub mod ingest;
@@ -116,6 +117,7 @@ pub fn router(app: App) -> Router {
         .merge(routes::experiments::router())
         .merge(routes::web::router())
         .merge(routes::keys::router())
+        .merge(routes::users::router())
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             routes::guard,
@@ -205,6 +207,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     .with_catalog(catalog.clone());
     let remembered = ingest.rebuild_dedupe()?;
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
+    let erasures = Arc::new(tailor_log::ErasureList::load(dyn_log.as_ref())?);
     let online = tailor_features::online::open(&cfg.online)?;
     let processor = Processor::open(
         dyn_log.clone(),
@@ -216,7 +219,8 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             online,
             checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
         },
-    )?;
+    )?
+    .with_erasures(erasures.clone());
     let live = processor.state();
     let features = processor.reader();
     let feature_set = processor.engine().read().feature_set().clone();
@@ -231,6 +235,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         &cfg.data_dir,
         dyn_log.clone(),
         Some(quality.monitor()),
+        erasures.clone(),
     )
     .await?;
     let warehouse = Arc::new(
@@ -267,6 +272,20 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
                 ))
             });
         }
+    }
+    let eraser = Arc::new(erasure::Eraser::new(
+        dyn_log.clone(),
+        erasures.clone(),
+        Some(processor.control()),
+        Some(lake.sink.clone()),
+        std::iter::once(&slot)
+            .chain(variant_models.values())
+            .cloned()
+            .collect(),
+        attribution.clone(),
+    ));
+    for e in erasures.unfinished() {
+        tracing::error!(erasure = %e.id, "an erasure was recorded but not finished (the server stopped meanwhile); its records stay hidden from every read, and asking for it again (DELETE /v1/users/ID) finishes it");
     }
     let mut background = vec![tokio::spawn(reload_keys(auth.clone()))];
     for s in std::iter::once(&slot).chain(variant_models.values()) {
@@ -316,6 +335,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         quality,
         dashboard: dashboard::Dashboard::new(),
         lake_jobs: lake.jobs.clone(),
+        eraser,
         prometheus,
         ready: AtomicBool::new(false),
     });

@@ -44,13 +44,23 @@ impl ModelSlot {
     /// artifact). Returns the version now serving. A version that fails to load leaves the
     /// serving one in place and is reported.
     pub fn refresh(&self) -> Result<Option<u32>> {
+        self.load_promoted(false)
+    }
+
+    /// Loads the promoted version again even if it is the one serving (its artifact was
+    /// rewritten, e.g. by an erasure).
+    pub fn reload(&self) -> Result<Option<u32>> {
+        self.load_promoted(true)
+    }
+
+    fn load_promoted(&self, again: bool) -> Result<Option<u32>> {
         let rec = |e: tailor_rec::Error| Error::Model(e.to_string());
         let pointer = self.registry.current(&self.name).map_err(rec)?;
         let serving = self.get().map(|m| m.meta.version);
         let Some(p) = pointer else {
             return Ok(serving);
         };
-        if serving == Some(p.version) {
+        if serving == Some(p.version) && !again {
             return Ok(serving);
         }
         let meta = self.registry.meta(&self.name, p.version).map_err(rec)?;
@@ -85,6 +95,8 @@ pub fn read_interactions(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Interactions, ReadStats)> {
     let partitions = log.partitions(topic)?;
+    // Erased users' events are not learned from (read fresh: another process may erase).
+    let erasures = tailor_log::ErasureList::load_if_present(log)?;
     let mut ranges = Vec::with_capacity(partitions as usize);
     let mut stats = ReadStats::default();
     let mut total = 0;
@@ -109,6 +121,14 @@ pub fn read_interactions(
                     stats.undecodable += 1;
                     continue;
                 };
+                if erasures.erases_event(
+                    p,
+                    r.offset,
+                    e.user_id.as_deref(),
+                    e.anonymous_id.as_deref(),
+                ) {
+                    continue;
+                }
                 let Some(actor) = e.user_id.or(e.anonymous_id) else {
                     continue;
                 };

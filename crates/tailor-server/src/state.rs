@@ -54,6 +54,8 @@ pub struct AppState {
     pub dashboard: Arc<crate::dashboard::Dashboard>,
     /// The lake sink's maintenance jobs (compaction, retention).
     pub lake_jobs: tailor_lake::jobs::LakeJobs,
+    /// GDPR erasures (`DELETE /v1/users/{id}`).
+    pub eraser: Arc<crate::erasure::Eraser>,
     pub prometheus: PrometheusHandle,
     pub ready: AtomicBool,
 }

@@ -105,6 +105,9 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Erase a user (GDPR) from the lake, features, online store, dead letters and models,
+    /// and keep their events out of replays and training; prints the receipt.
+    Forget(commands::forget::ForgetArgs),
     /// List rejected events with their reasons.
     DeadLetters {
         /// How many of the most recent dead letters to print.
@@ -167,6 +170,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => commands::eval::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Models { which, data } => commands::models::run(which, &data),
+        Command::Forget(args) => commands::forget::run(args).await,
         Command::DeadLetters { limit, from, data } => {
             commands::log::dead_letters(&data, limit, from)
         }

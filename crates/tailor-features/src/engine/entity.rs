@@ -182,6 +182,25 @@ impl KindStore {
         removed
     }
 
+    /// Drops the entity of `sym`; whether there was one.
+    pub(crate) fn remove(&mut self, sym: Sym) -> bool {
+        let Some(slab) = self
+            .heads
+            .get(sym as usize)
+            .map(|h| h.slab)
+            .filter(|s| *s != NONE)
+        else {
+            return false;
+        };
+        self.heads[sym as usize] = Head::ABSENT;
+        self.owners[slab as usize] = NONE;
+        let at = slab as usize * self.stride;
+        self.slots[at..at + self.stride].fill_with(Slot::default);
+        self.free.push(slab);
+        self.live -= 1;
+        true
+    }
+
     /// Entities in slab order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Sym, EntityRef<'_>)> {
         self.owners

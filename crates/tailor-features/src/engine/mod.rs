@@ -220,6 +220,19 @@ impl FeatureEngine {
         all
     }
 
+    /// Drops the actor `id`'s own state in every partition (see
+    /// [`PartitionState::forget_actor`]): the entities dropped, and whether any partition
+    /// still holds the id as another entity's value (e.g. a list of recent users).
+    pub fn forget_actor(&mut self, id: &str) -> (u64, bool) {
+        let (mut removed, mut held) = (0, false);
+        for p in &mut self.partitions {
+            let (r, h) = p.forget_actor(id);
+            removed += r;
+            held |= h;
+        }
+        (removed, held)
+    }
+
     /// Every entity held, sorted and de-duplicated.
     pub fn entities(&self) -> Vec<EntityKey> {
         let mut all: Vec<EntityKey> = self

@@ -354,6 +354,28 @@ impl PartitionState {
         self.compactions += 1;
     }
 
+    /// Drops the state of the actor `id` (entities of kind user and anonymous id), then
+    /// compacts the interner so the id is no longer held unless another entity's value
+    /// still names it. Returns the entities dropped and whether the id is still held.
+    pub fn forget_actor(&mut self, id: &str) -> (u64, bool) {
+        let Some(sym) = self.interner.get(id) else {
+            return (0, false);
+        };
+        let mut removed = 0;
+        for (k, plan) in self.set.kinds.iter().enumerate() {
+            if matches!(plan.kind, EntityKind::User | EntityKind::AnonymousId)
+                && self.kinds[k].remove(sym)
+            {
+                removed += 1;
+            }
+        }
+        self.touched.retain(|(_, s)| *s != sym);
+        if removed > 0 {
+            self.compact();
+        }
+        (removed, self.interner.get(id).is_some())
+    }
+
     /// The entities touched since the last call (each once).
     pub fn take_touched(&mut self) -> Vec<EntityKey> {
         let list = std::mem::take(&mut self.touched);

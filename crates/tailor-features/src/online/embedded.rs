@@ -85,6 +85,20 @@ impl OnlineStore for EmbeddedStore {
         }
         Ok(())
     }
+
+    fn delete(&self, entity: &str, ids: &[String]) -> Result<u64> {
+        let mut removed = 0;
+        for id in ids {
+            let mut shard = self.shards[shard_of(entity, id)].write();
+            if let Some(rows) = shard.get_mut(entity) {
+                removed += u64::from(rows.remove(id.as_str()).is_some());
+                if rows.is_empty() {
+                    shard.remove(entity);
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
 impl FeatureReader for EmbeddedStore {

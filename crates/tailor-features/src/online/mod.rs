@@ -52,6 +52,10 @@ pub trait OnlineStore: FeatureReader {
     /// Stores rows, replacing the stored row of the same entity unless that one is newer
     /// (`as_of_ms`).
     fn write(&self, rows: Vec<FeatureRow>) -> Result<()>;
+
+    /// Deletes the rows of `ids` of one entity kind (an erased user); returns how many
+    /// there were.
+    fn delete(&self, entity: &str, ids: &[String]) -> Result<u64>;
 }
 
 /// Where online features live, as `online = "..."` names it.

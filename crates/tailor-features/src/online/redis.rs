@@ -348,6 +348,17 @@ impl OnlineStore for RedisStore {
         }
         Ok(())
     }
+
+    fn delete(&self, entity: &str, ids: &[String]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| row_key(&self.prefix, entity, id))
+            .collect();
+        self.run("delete", |con| redis::cmd("DEL").arg(&keys).query(con))
+    }
 }
 
 /// At most `size` connections; idle ones are reused, callers beyond wait for one.

@@ -61,10 +61,12 @@ pub(crate) struct Buffer {
     pub bytes: usize,
     /// When the oldest uncommitted record was buffered.
     pub since: Option<tokio::time::Instant>,
+    /// Records of erased users: read past, never written.
+    erasures: std::sync::Arc<tailor_log::ErasureList>,
 }
 
 impl Buffer {
-    pub fn new(positions: Positions) -> Buffer {
+    pub fn new(positions: Positions, erasures: std::sync::Arc<tailor_log::ErasureList>) -> Buffer {
         Buffer {
             events: BTreeMap::new(),
             dead: BTreeMap::new(),
@@ -76,6 +78,7 @@ impl Buffer {
             skipped: BTreeMap::new(),
             bytes: 0,
             since: None,
+            erasures,
         }
     }
 
@@ -147,6 +150,13 @@ impl Buffer {
         self.bytes += r.value.len() + 64;
         if &*r.topic == EVENTS_TOPIC {
             match decode_event(&r.value) {
+                Ok(d)
+                    if self.erasures.erases_event(
+                        r.partition,
+                        r.offset,
+                        d.event.user_id.as_deref(),
+                        d.event.anonymous_id.as_deref(),
+                    ) => {}
                 Ok(d) => match HivePartition::of(Table::Events, d.event.event_time_ms) {
                     Some(p) => {
                         self.events.entry(p).or_insert_with(EventRows::new).push(
@@ -170,6 +180,9 @@ impl Buffer {
             }
         } else {
             debug_assert_eq!(&*r.topic, DEAD_LETTER_TOPIC);
+            if self.erasures.erases_dead_letter(r.partition, r.offset) {
+                return;
+            }
             self.add_dead(&DeadLetter::from_record(r), r);
         }
     }

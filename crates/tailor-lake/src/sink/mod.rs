@@ -66,6 +66,10 @@ pub struct LakeSink {
     pub(crate) clock: Clock,
     pub(crate) quality: Option<Arc<QualityMonitor>>,
     pub(crate) jobs: LakeJobs,
+    /// Records of erased users, skipped when the log is read.
+    pub(crate) erasures: Arc<tailor_log::ErasureList>,
+    /// Set to commit the buffer at the next turn of [`LakeSink::run`], roll time or not.
+    pub(crate) flush_requested: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for LakeSink {
@@ -101,6 +105,8 @@ impl LakeSink {
             clock: system_clock(),
             quality: None,
             jobs: LakeJobs::default(),
+            erasures: Arc::new(tailor_log::ErasureList::new()),
+            flush_requested: std::sync::atomic::AtomicBool::new(false),
         };
         sink.delete_orphans().await?;
         let newest = sink.state.lock().await.manifest.version;
@@ -119,6 +125,12 @@ impl LakeSink {
     pub fn with_quality(mut self, monitor: Arc<QualityMonitor>) -> LakeSink {
         self.quality = Some(monitor);
         self
+    }
+
+    /// Skips the log records `erasures` covers (shared with whoever adds erasures; see
+    /// [`LakeSink::erase`] for the rows already written).
+    pub fn with_erasures(self, erasures: Arc<tailor_log::ErasureList>) -> LakeSink {
+        LakeSink { erasures, ..self }
     }
 
     /// Records maintenance runs in `jobs` (shared with `GET /v1/jobs`).
@@ -182,7 +194,8 @@ impl LakeSink {
             for meta in self.lake.list(table.name()).await? {
                 let name = meta.location.filename().unwrap_or_default();
                 let ours =
-                    (name.starts_with("f-") || name.starts_with("c-")) && name.contains(".parquet");
+                    (name.starts_with("f-") || name.starts_with("c-") || name.starts_with("e-"))
+                        && name.contains(".parquet");
                 if ours && !keep.contains(meta.location.as_ref()) {
                     tracing::info!(path = %meta.location, "deleting uncommitted lake file");
                     self.lake.delete(&meta.location).await?;
@@ -198,7 +211,10 @@ impl LakeSink {
     /// commits it.
     pub async fn run_once(&self, log: &dyn Log) -> Result<SinkStats> {
         let mut stats = SinkStats::default();
-        let mut buf = Buffer::new(self.state.lock().await.manifest.offsets.clone());
+        let mut buf = Buffer::new(
+            self.state.lock().await.manifest.offsets.clone(),
+            self.erasures.clone(),
+        );
         loop {
             let full = self.fill(log, &mut buf).await?;
             let reports = self
@@ -230,7 +246,10 @@ impl LakeSink {
     ) -> Result<SinkStats> {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut stats = SinkStats::default();
-        let mut buf = Buffer::new(self.state.lock().await.manifest.offsets.clone());
+        let mut buf = Buffer::new(
+            self.state.lock().await.manifest.offsets.clone(),
+            self.erasures.clone(),
+        );
         let roll_after = Duration::from_secs(self.config.roll_secs);
         let mut next_retention: Option<tokio::time::Instant> = None;
         if self.config.compact_min_files > 0 {
@@ -241,7 +260,10 @@ impl LakeSink {
         }
         loop {
             let full = self.fill(&*log, &mut buf).await?;
-            let due = buf.since.is_some_and(|t| t.elapsed() >= roll_after);
+            let asked = self
+                .flush_requested
+                .swap(false, std::sync::atomic::Ordering::Relaxed);
+            let due = asked || buf.since.is_some_and(|t| t.elapsed() >= roll_after);
             // Reports of other jobs do not wait for new events longer than a roll.
             let reports_due = self
                 .quality
@@ -358,6 +380,12 @@ impl LakeSink {
             self.jobs
                 .record_next("lake_retention", at + wait.as_millis() as i64);
         }
+    }
+
+    /// Asks [`LakeSink::run`] to commit what it has buffered now rather than at roll time.
+    pub fn request_flush(&self) {
+        self.flush_requested
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The maintenance jobs' records.

@@ -54,6 +54,19 @@ impl Interner {
         self.names.len()
     }
 
+    /// Replaces `name` by a placeholder no request can ask for (`\0erased:ID`), keeping its
+    /// id (an erased user: what the model learned stays, who it was goes). Whether it was
+    /// held.
+    pub fn erase(&mut self, name: &str) -> bool {
+        let Some(id) = self.index.remove(name) else {
+            return false;
+        };
+        let placeholder = format!("\0erased:{id}");
+        self.index.insert(placeholder.clone(), id);
+        self.names[id as usize] = placeholder;
+        true
+    }
+
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

@@ -32,9 +32,11 @@ fn number(name: &str, v: &Option<String>) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-/// Reads dead letters; without `from`, the most recent `limit`.
+/// Reads dead letters; without `from`, the most recent `limit`. Those of erased users are
+/// left out.
 pub fn read_dead_letters(
     log: &dyn tailor_log::Log,
+    erasures: &tailor_log::ErasureList,
     from: Option<u64>,
     limit: usize,
 ) -> Result<(Vec<Value>, u64), tailor_log::Error> {
@@ -50,6 +52,7 @@ pub fn read_dead_letters(
     };
     let items = records
         .iter()
+        .filter(|r| !erasures.erases_dead_letter(r.partition, r.offset))
         .map(|r| {
             let mut v: Value = serde_json::from_slice(&r.value)
                 .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&r.value)}));
@@ -72,7 +75,7 @@ async fn list(
         )));
     }
     let from = number("from", &q.from)?;
-    let (items, end) = read_dead_letters(app.log.as_ref(), from, limit as usize)
+    let (items, end) = read_dead_letters(app.log.as_ref(), app.eraser.list(), from, limit as usize)
         .map_err(|e| ApiError::internal(format!("cannot read the dead-letter log: {e}")))?;
     let next = items
         .last()

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod recommend;
 pub mod schemas;
 pub mod sql;
+pub mod users;
 pub mod web;
 
 use axum::extract::{MatchedPath, Request, State};

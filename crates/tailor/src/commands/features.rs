@@ -80,6 +80,9 @@ pub fn run(cmd: FeaturesCommand, data: &DataArgs) -> Result<()> {
             let dir = cfg.data_dir.join("log");
             let log = EmbeddedLog::open_read_only(&dir)
                 .with_context(|| format!("opening the log in {}", dir.display()))?;
+            // Erased users' events in the log are skipped, as the server skips them.
+            let erasures =
+                std::sync::Arc::new(tailor_log::ErasureList::load_if_present(log.as_ref())?);
             let processor = Processor::open(
                 log,
                 ProcessorOptions {
@@ -90,7 +93,8 @@ pub fn run(cmd: FeaturesCommand, data: &DataArgs) -> Result<()> {
                     online: tailor_features::OnlineBackend::Live,
                     checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
                 },
-            )?;
+            )?
+            .with_erasures(erasures);
             processor.catch_up()?;
             let engine = processor.engine();
             let engine = engine.read();

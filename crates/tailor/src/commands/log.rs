@@ -1,12 +1,13 @@
 //! `tailor log topics|dump` and `tailor dead-letters`: read the stored log (also while a
-//! server is running: the log is opened read-only).
+//! server is running: the log is opened read-only). Records of erased users (the
+//! `erasures` topic) are left out.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
-use tailor_log::{EmbeddedLog, Log};
+use tailor_log::{EmbeddedLog, ErasureList, Log};
 
 use crate::config::{load, DataArgs};
 
@@ -37,8 +38,28 @@ fn open(data: &DataArgs) -> Result<Arc<EmbeddedLog>> {
         .with_context(|| format!("opening the log in {}", dir.display()))
 }
 
+/// Whether the erasure list hides record `r` of `topic`.
+fn erased(
+    erasures: &ErasureList,
+    topic: &str,
+    r: &tailor_log::StoredRecord,
+    value: &Value,
+) -> bool {
+    match topic {
+        tailor_lake::EVENTS_TOPIC => erasures.erases_event(
+            r.partition,
+            r.offset,
+            value["user_id"].as_str(),
+            value["anonymous_id"].as_str(),
+        ),
+        tailor_lake::DEAD_LETTER_TOPIC => erasures.erases_dead_letter(r.partition, r.offset),
+        _ => false,
+    }
+}
+
 pub fn run(cmd: LogCommand, data: &DataArgs) -> Result<()> {
     let log = open(data)?;
+    let erasures = ErasureList::load_if_present(log.as_ref())?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match cmd {
         LogCommand::Topics => {
@@ -78,6 +99,9 @@ pub fn run(cmd: LogCommand, data: &DataArgs) -> Result<()> {
                         let value: Value = serde_json::from_slice(&r.value).unwrap_or_else(|_| {
                             Value::String(String::from_utf8_lossy(&r.value).into_owned())
                         });
+                        if erased(&erasures, &topic, &r, &value) {
+                            continue;
+                        }
                         let headers: serde_json::Map<String, Value> = r
                             .headers
                             .iter()
@@ -108,8 +132,10 @@ pub fn run(cmd: LogCommand, data: &DataArgs) -> Result<()> {
 
 pub fn dead_letters(data: &DataArgs, limit: usize, from: Option<u64>) -> Result<()> {
     let log = open(data)?;
+    let erasures = ErasureList::load_if_present(log.as_ref())?;
     let (items, end) = tailor_server::routes::dead_letters::read_dead_letters(
         log.as_ref(),
+        &erasures,
         from,
         limit.clamp(1, 100_000),
     )?;

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod eval;
 pub mod features;
+pub mod forget;
 pub mod generate;
 pub mod import;
 pub mod items;
