@@ -45,10 +45,14 @@ def main(base, screenshot):
                    "the quality table stayed empty")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#dead table tr + tr"),
                    "the dead-letter table stayed empty")
-        stages = {e.get_attribute("data-stage"): e.get_attribute("data-status")
-                  for e in driver.find_elements(By.CSS_SELECTOR, ".stage")}
-        rows = lambda sel: [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
-                            for tr in driver.find_elements(By.CSS_SELECTOR, sel + " table tr + tr")]
+        # Read in one script each: the page redraws every two seconds, and elements found
+        # by one WebDriver call may be replaced before the next.
+        stages = driver.execute_script(
+            "const o = {}; document.querySelectorAll('.stage').forEach("
+            "e => o[e.dataset.stage] = e.dataset.status); return o;")
+        rows = lambda sel: driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0] + ' table tr + tr'),"
+            " tr => Array.from(tr.querySelectorAll('td'), td => td.innerText.trim()));", sel)
         drawn = {c: points(driver, c) for c in CHARTS}
         paths = {c: len(driver.find_elements(By.CSS_SELECTOR, "#chart-%s path, #chart-%s rect" % (c, c)))
                  for c in CHARTS}
