@@ -92,10 +92,12 @@ pub fn write_checkpoint(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
     drop(f);
+    tailor_log::failpoint::hit("checkpoint.before_rename");
     fs::rename(&tmp, path).map_err(io(path))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io(dir))?;
+    tailor_log::failpoint::hit("checkpoint.after_rename");
     Ok(())
 }
 

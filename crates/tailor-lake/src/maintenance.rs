@@ -177,6 +177,7 @@ impl LakeSink {
             next.files.push(output);
         }
         if stats.partitions > 0 {
+            tailor_log::failpoint::hit("lake.compaction.before_commit");
             next.committed_at_ms = now;
             let version = st.next_version;
             manifest::commit(&self.lake, &mut next, version).await?;

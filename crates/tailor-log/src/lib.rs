@@ -11,6 +11,8 @@
 pub mod embedded;
 pub mod erasure;
 mod error;
+pub mod failpoint;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod metrics;
 pub mod partitioner;
@@ -24,6 +26,7 @@ use futures::future::BoxFuture;
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use erasure::{ErasureList, ERASURES_TOPIC};
 pub use error::{Error, Result};
+#[cfg(feature = "kafka")]
 pub use kafka::{KafkaLog, KafkaOptions};
 pub use partitioner::{murmur2, partition_for_key};
 

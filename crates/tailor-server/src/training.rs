@@ -143,6 +143,7 @@ pub fn train(
         trained_at_ms: now_ms(),
     };
     let meta = registry.save(&out.trained, meta).map_err(rec)?;
+    tailor_log::failpoint::hit("model.before_promote");
     registry.promote(spec.name, meta.version).map_err(rec)?;
     let pruned = if spec.keep_versions > 0 {
         registry.prune(spec.name, spec.keep_versions).map_err(rec)?

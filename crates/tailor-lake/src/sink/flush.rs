@@ -68,6 +68,7 @@ impl LakeSink {
             next.newest_event_time_ms = Some(next.newest_event_time_ms.map_or(t, |n| n.max(t)));
         }
         next.files.extend(files.iter().cloned());
+        tailor_log::failpoint::hit("lake.before_commit");
         manifest::commit(&self.lake, &mut next, version).await?;
         st.manifest = next;
         st.next_version = version + 1;

@@ -265,10 +265,12 @@ fn commit_group(
         results.push(out);
     }
     if error.is_none() {
+        crate::failpoint::hit("log.after_write");
         error = flush_all(&touched, opts.fsync).err();
     }
     match error {
         None => {
+            crate::failpoint::hit("log.after_fsync");
             for part in &touched {
                 part.writer.lock().publish(part);
             }
