@@ -87,6 +87,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the disk (or quota) is full: nothing was stored, and writes succeed again
+    /// once space is freed (the writer rolled its files back to the last durable record).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::StorageFull
+                || source.kind() == std::io::ErrorKind::QuotaExceeded)
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),

@@ -338,6 +338,18 @@ impl Ingest {
                     )
                 })
             }
+            Err(e) if e.is_disk_full() => {
+                tracing::error!(error = %e, "the log's disk is full; refusing events until space is freed");
+                metrics::counter!(m::REQUESTS_REJECTED, "reason" => "disk_full").increment(1);
+                Err(ApiError {
+                    retry_after: Some(30),
+                    ..ApiError::new(
+                        axum::http::StatusCode::INSUFFICIENT_STORAGE,
+                        "disk_full",
+                        "the event log's disk is full: nothing of this request was stored; retry once space is freed",
+                    )
+                })
+            }
             Err(e) => {
                 tracing::error!(error = %e, "durable append failed");
                 metrics::counter!(m::REQUESTS_REJECTED, "reason" => "log_error").increment(1);
