@@ -269,6 +269,10 @@ impl Processor {
             records
                 .iter()
                 .map(|r| match engine.decode_event(&r.value) {
+                    // Reported by the log once per range; nothing to decode.
+                    _ if r.headers.iter().any(|(k, _)| k == tailor_log::QUARANTINED_HEADER) => {
+                        (r.offset, None)
+                    }
                     Ok(e)
                         if self.erasures.erases_event(
                             partition,

@@ -30,6 +30,10 @@ pub use error::{Error, Result};
 pub use kafka::{KafkaLog, KafkaOptions};
 pub use partitioner::{murmur2, partition_for_key};
 
+/// The header of a placeholder record a reader gets for an offset whose stored bytes were
+/// corrupt and quarantined (its value is `{"quarantined":true}`, the header's value says why).
+pub const QUARANTINED_HEADER: &str = "tailor-quarantined";
+
 /// Most partitions one topic may have.
 pub const MAX_PARTITIONS: u32 = 10_000;
 

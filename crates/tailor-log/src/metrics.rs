@@ -22,6 +22,8 @@ pub const BACKPRESSURE_TOTAL: &str = "tailor_log_backpressure_total";
 pub const WRITE_ERRORS_TOTAL: &str = "tailor_log_write_errors_total";
 /// Counter with `topic`, `partition` labels: reads refused because stored bytes were corrupt.
 pub const CORRUPT_READS_TOTAL: &str = "tailor_log_corrupt_reads_total";
+/// Counter with `topic`, `partition` labels: records in ranges quarantined as corrupt.
+pub const QUARANTINED_RECORDS_TOTAL: &str = "tailor_log_quarantined_records_total";
 /// Counter with an `op` label: Kafka requests that failed (connecting, producing,
 /// delivering, reading, committing, ...).
 pub const KAFKA_ERRORS_TOTAL: &str = "tailor_log_kafka_errors_total";
@@ -72,6 +74,11 @@ pub fn describe() {
         CORRUPT_READS_TOTAL,
         Unit::Count,
         "Reads refused because stored bytes failed checksum or structure checks."
+    );
+    describe_counter!(
+        QUARANTINED_RECORDS_TOTAL,
+        Unit::Count,
+        "Records of sealed segments quarantined as corrupt: readers get placeholders without data."
     );
     describe_counter!(
         KAFKA_ERRORS_TOTAL,

@@ -221,7 +221,7 @@ async fn a_torn_tail_is_left_on_disk_and_not_served() {
 }
 
 #[tokio::test]
-async fn corruption_in_a_sealed_segment_is_reported_on_read() {
+async fn corruption_in_a_sealed_segment_is_quarantined_without_writing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let writer = common::open(dir.path(), common::opts(200));
     writer.create_topic("t", 1).expect("create");
@@ -236,11 +236,18 @@ async fn corruption_in_a_sealed_segment_is_reported_on_read() {
     std::fs::write(&files[0], &bytes).expect("write");
     let ro = read_only(dir.path());
     assert_eq!(ro.end_offset("t", 0).expect("end"), 20);
-    assert!(matches!(
-        ro.read("t", 0, 0, 100),
-        Err(Error::Corrupt { segment: 0, .. })
-    ));
+    // Quarantined (placeholders, consecutive offsets) without writing anything.
+    let all = ro.read("t", 0, 0, 100).expect("read past the damage");
+    assert_eq!(all.len(), 20);
+    assert!(all
+        .iter()
+        .any(|r| r.headers.iter().any(|(k, _)| k == "tailor-quarantined")));
     assert_eq!(std::fs::read(&files[0]).expect("read"), bytes);
+    assert!(!files[0]
+        .parent()
+        .expect("dir")
+        .join("quarantine.json")
+        .exists());
 }
 
 #[tokio::test]

@@ -200,7 +200,7 @@ async fn garbage_after_the_last_frame_is_truncated() {
 }
 
 #[tokio::test]
-async fn corruption_in_a_sealed_segment_is_reported_never_served() {
+async fn corruption_in_a_sealed_segment_is_quarantined_never_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sent = {
         let log = common::open(dir.path(), common::opts(200));
@@ -217,26 +217,59 @@ async fn corruption_in_a_sealed_segment_is_reported_never_served() {
         30,
         "only the last segment is repaired at open"
     );
-    match log.read("t", 0, 0, 100) {
-        Err(Error::Corrupt {
-            topic,
-            partition,
-            segment,
-            ..
-        }) => {
-            assert_eq!((topic.as_str(), partition, segment), ("t", 0, 0));
-        }
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
-    // Records before the damaged one are still served; the damaged one never is.
-    let ok = log.read("t", 0, 0, 1).expect("first record is intact");
-    assert_eq!(ok[0].value, sent[0].value);
-    // Later segments are unaffected.
+    // The damaged frame and the rest of its segment are quarantined: readers get
+    // placeholders without data at those offsets (so every consumer moves on), then the
+    // next segment's records; the range is reported in quarantine.json.
     let second_base: u64 = files[1]
         .file_stem()
         .and_then(|s| s.to_str())
         .and_then(|s| s.parse().ok())
         .expect("base offset");
+    let all = log.read("t", 0, 0, 100).expect("read past the damage");
+    let offsets: Vec<u64> = all.iter().map(|r| r.offset).collect();
+    assert_eq!(
+        offsets,
+        (0..30).collect::<Vec<u64>>(),
+        "offsets stay consecutive"
+    );
+    let quarantined: Vec<u64> = all
+        .iter()
+        .filter(|r| r.headers.iter().any(|(k, _)| k == "tailor-quarantined"))
+        .map(|r| r.offset)
+        .collect();
+    assert_eq!(
+        quarantined,
+        vec![second_base - 1],
+        "only the damaged record"
+    );
+    for r in &all {
+        if quarantined.contains(&r.offset) {
+            assert_ne!(
+                r.value, sent[r.offset as usize].value,
+                "damaged data served"
+            );
+        } else {
+            assert_eq!(r.value, sent[r.offset as usize].value);
+        }
+    }
+    let report = std::fs::read_to_string(files[0].parent().expect("dir").join("quarantine.json"))
+        .expect("quarantine.json");
+    assert!(
+        report.contains(&format!("\"to\":{second_base}")),
+        "{report}"
+    );
+    // A read inside the quarantined range gets placeholders up to its end.
+    let inside = log.read("t", 0, second_base - 1, 2).expect("read inside");
+    assert_eq!(inside.len(), 2);
+    assert!(inside[0]
+        .headers
+        .iter()
+        .any(|(k, _)| k == "tailor-quarantined"));
+    assert_eq!(inside[1].value, sent[second_base as usize].value);
+    // Records before the damaged one are still served; the damaged one never is.
+    let ok = log.read("t", 0, 0, 1).expect("first record is intact");
+    assert_eq!(ok[0].value, sent[0].value);
+    // Later segments are unaffected.
     let later = log.read("t", 0, second_base, 100).expect("later segments");
     assert_eq!(later.len() as u64, 30 - second_base);
     assert_eq!(later.last().expect("records").value, sent[29].value);

@@ -28,7 +28,13 @@ pub(crate) struct Partition {
     end: watch::Sender<u64>,
     /// Writer-thread state (uncontended: only the writer locks it).
     pub writer: Mutex<WriterState>,
+    /// Ranges `[from, to)` found corrupt in sealed segments and quarantined (reported once).
+    quarantined: Mutex<Vec<(u64, u64)>>,
+    /// Opened read-only: nothing is written, not even `quarantine.json`.
+    read_only: bool,
 }
+
+use crate::QUARANTINED_HEADER;
 
 impl Partition {
     /// Open (or create) the partition directory, validating and repairing the tail.
@@ -82,6 +88,8 @@ impl Partition {
             segments: RwLock::new(segments),
             end: watch::Sender::new(end),
             writer: Mutex::new(writer),
+            quarantined: Mutex::new(Vec::new()),
+            read_only: false,
         })
     }
 
@@ -122,6 +130,8 @@ impl Partition {
             segments: RwLock::new(segments),
             end: watch::Sender::new(end),
             writer: Mutex::new(WriterState::new(active, end)),
+            quarantined: Mutex::new(Vec::new()),
+            read_only: true,
         })
     }
 
@@ -153,6 +163,44 @@ impl Partition {
                 Ok(Ok(_))
             )
         }
+    }
+
+    /// Quarantines `[from, next.base)` of a sealed segment whose bytes from `from` on failed
+    /// verification (the frame boundaries after a bad frame cannot be trusted; the next
+    /// segment starts clean). Reported once per range: an error log, a metric, and
+    /// `quarantine.json` in the partition directory (best effort). `None` when `seg` is the
+    /// last segment: there is no clean place to resume, and the read fails as corrupt.
+    fn quarantine(
+        &self,
+        seg: &Segment,
+        next: Option<&Arc<Segment>>,
+        from: u64,
+        position: u64,
+        reason: &str,
+    ) -> Option<u64> {
+        let to = next?.base;
+        let mut q = self.quarantined.lock();
+        if !q.contains(&(from, to)) {
+            q.push((from, to));
+            metrics::counter!(m::QUARANTINED_RECORDS_TOTAL, "topic" => self.topic.to_string(), "partition" => self.id.to_string())
+                .increment(to.saturating_sub(from));
+            tracing::error!(
+                topic = %self.topic, partition = self.id, from, to, segment = %seg.path.display(), position, %reason,
+                "corrupt log records quarantined: readers get placeholders without data for this range"
+            );
+            let listed: Vec<serde_json::Value> = q
+                .iter()
+                .map(|(f, t)| serde_json::json!({"from": f, "to": t}))
+                .collect();
+            let report = serde_json::json!({"quarantined": listed, "last_reason": reason});
+            if !self.read_only {
+                if let Err(e) = std::fs::write(self.dir.join("quarantine.json"), report.to_string())
+                {
+                    tracing::warn!(error = %e, "could not write quarantine.json");
+                }
+            }
+        }
+        Some(to)
     }
 
     fn corrupt(&self, seg: &Segment, offset: u64, position: u64, reason: String) -> Error {
@@ -216,16 +264,25 @@ impl Partition {
                 .saturating_mul(512)
                 .clamp(16 << 10, 1 << 20);
             let mut scanner = Scanner::new(&seg.file, pos, seg.readable(), chunk);
+            let next = segments.get(n + 1);
             loop {
                 if out.len() >= limit || bytes >= MAX_READ_BYTES {
                     return Ok(out);
                 }
-                let (frame_pos, payload) = match scanner.next_frame() {
-                    Ok(Some(frame)) => frame,
+                let bad = match scanner.next_frame() {
+                    Ok(Some((frame_pos, payload))) => match decode_payload(&payload) {
+                        Ok(d) if d.offset == expected => Ok((d, payload.len())),
+                        Ok(d) => Err((
+                            frame_pos,
+                            format!(
+                                "offset out of sequence: found {} where {expected} was expected",
+                                d.offset
+                            ),
+                        )),
+                        Err(e) => Err((frame_pos, e.to_string())),
+                    },
                     Ok(None) => break,
-                    Err(ScanError::Frame(e)) => {
-                        return Err(self.corrupt(seg, expected, scanner.pos(), e.to_string()));
-                    }
+                    Err(ScanError::Frame(e)) => Err((scanner.pos(), e.to_string())),
                     Err(ScanError::Io(e)) => {
                         return Err(Error::io(
                             format!("reading segment {}", seg.path.display()),
@@ -233,18 +290,39 @@ impl Partition {
                         ));
                     }
                 };
-                let d = decode_payload(&payload)
-                    .map_err(|e| self.corrupt(seg, expected, frame_pos, e.to_string()))?;
-                if d.offset != expected {
-                    let reason = format!(
-                        "offset out of sequence: found {} where {expected} was expected",
-                        d.offset
-                    );
-                    return Err(self.corrupt(seg, expected, frame_pos, reason));
-                }
+                let (d, size) = match bad {
+                    Ok(found) => found,
+                    Err((position, reason)) => {
+                        let Some(to) = self.quarantine(seg, next, expected, position, &reason)
+                        else {
+                            return Err(self.corrupt(seg, expected, position, reason));
+                        };
+                        // Placeholders keep offsets consecutive, so every consumer moves
+                        // past the range (and reports it: they cannot be decoded).
+                        while want < to && out.len() < limit {
+                            out.push(StoredRecord {
+                                topic: Arc::clone(&self.topic),
+                                partition: self.id,
+                                offset: want,
+                                timestamp_ms: 0,
+                                key: bytes::Bytes::new(),
+                                value: bytes::Bytes::from_static(b"{\"quarantined\":true}"),
+                                headers: vec![(
+                                    QUARANTINED_HEADER.to_owned(),
+                                    bytes::Bytes::from(reason.clone()),
+                                )],
+                            });
+                            want += 1;
+                        }
+                        if want < to {
+                            return Ok(out);
+                        }
+                        break;
+                    }
+                };
                 expected += 1;
                 if d.offset >= want {
-                    bytes += payload.len();
+                    bytes += size;
                     want = d.offset + 1;
                     out.push(StoredRecord {
                         topic: Arc::clone(&self.topic),
