@@ -41,6 +41,12 @@ impl Default for LiveConfig {
     }
 }
 
+/// Largest accepted duration in seconds (100 years, as feature definitions): event-time
+/// arithmetic in milliseconds then cannot overflow.
+pub const MAX_LIVE_SECS: u64 = 100 * 365 * 86_400;
+/// Largest accepted `session_items` and `max_neighbours`.
+pub const MAX_LIVE_ITEMS: usize = 1_000_000;
+
 impl LiveConfig {
     /// Weight of an interaction kind; impressions carry no intent and weigh 0.
     pub fn weight(&self, kind: InteractionKind) -> f32 {
@@ -74,6 +80,32 @@ impl LiveConfig {
                 return Err(format!("{name} must be greater than 0"));
             }
         }
+        for (name, secs) in [
+            ("live.session_gap_secs", self.session_gap_secs),
+            (
+                "live.popularity_half_life_secs",
+                self.popularity_half_life_secs,
+            ),
+            ("live.user_ttl_secs", self.user_ttl_secs),
+            (
+                "live.checkpoint_interval_secs",
+                self.checkpoint_interval_secs,
+            ),
+        ] {
+            if secs > MAX_LIVE_SECS {
+                return Err(format!(
+                    "{name} must be at most {MAX_LIVE_SECS} (100 years), got {secs}"
+                ));
+            }
+        }
+        for (name, n) in [
+            ("live.session_items", self.session_items),
+            ("live.max_neighbours", self.max_neighbours),
+        ] {
+            if n > MAX_LIVE_ITEMS {
+                return Err(format!("{name} must be at most {MAX_LIVE_ITEMS}, got {n}"));
+            }
+        }
         for (name, w) in [
             ("live.weight_view", self.weight_view),
             ("live.weight_click", self.weight_click),
@@ -85,5 +117,42 @@ impl LiveConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing `features_config`: a huge duration overflowed the millisecond
+    /// arithmetic of the live state (a panic in debug builds, a wrong session gap or TTL in
+    /// release builds); validation now refuses it.
+    #[test]
+    fn refuses_values_that_overflow_event_time_arithmetic() {
+        assert_eq!(LiveConfig::default().validate(), Ok(()));
+        let at_limit = LiveConfig {
+            session_gap_secs: MAX_LIVE_SECS,
+            user_ttl_secs: MAX_LIVE_SECS,
+            max_neighbours: MAX_LIVE_ITEMS,
+            ..LiveConfig::default()
+        };
+        assert_eq!(at_limit.validate(), Ok(()));
+        for cfg in [
+            LiveConfig {
+                session_gap_secs: 10_000_000_000_000_000,
+                ..LiveConfig::default()
+            },
+            LiveConfig {
+                user_ttl_secs: MAX_LIVE_SECS + 1,
+                ..LiveConfig::default()
+            },
+            LiveConfig {
+                max_neighbours: usize::MAX,
+                ..LiveConfig::default()
+            },
+        ] {
+            let err = cfg.validate().expect_err("out of range");
+            assert!(err.contains("must be at most"), "{err}");
+        }
     }
 }

@@ -20,16 +20,16 @@ impl Decayed {
                 at_ms: t_ms,
             };
         } else if t_ms >= self.at_ms {
-            self.value = self.value * factor(t_ms - self.at_ms, half_life_ms) + w;
+            self.value = self.value * factor(t_ms.saturating_sub(self.at_ms), half_life_ms) + w;
             self.at_ms = t_ms;
         } else {
-            self.value += w * factor(self.at_ms - t_ms, half_life_ms);
+            self.value += w * factor(self.at_ms.saturating_sub(t_ms), half_life_ms);
         }
     }
 
     /// The value as of `t_ms` (no growth for times before the last update).
     pub fn value_at(&self, t_ms: i64, half_life_ms: f64) -> f64 {
-        self.value * factor((t_ms - self.at_ms).max(0), half_life_ms)
+        self.value * factor(t_ms.saturating_sub(self.at_ms).max(0), half_life_ms)
     }
 }
 
@@ -44,6 +44,26 @@ mod tests {
         d.add(8.0, 1_000, 1_000.0);
         assert!((d.value_at(2_000, 1_000.0) - 4.0).abs() < 1e-9);
         assert!((d.value_at(4_000, 1_000.0) - 1.0).abs() < 1e-9);
+    }
+
+    /// A checkpoint may hold any reference time (found by fuzzing `checkpoint`): the time
+    /// differences saturate instead of overflowing.
+    #[test]
+    fn extreme_reference_times_do_not_overflow() {
+        let d = Decayed {
+            value: 1.0,
+            at_ms: i64::MIN,
+        };
+        assert_eq!(d.value_at(i64::MAX, 1_000.0), 0.0);
+        let mut e = d;
+        e.add(1.0, i64::MAX, 1_000.0);
+        assert_eq!(e.value_at(i64::MAX, 1_000.0), 1.0);
+        let mut f = Decayed {
+            value: 1.0,
+            at_ms: i64::MAX,
+        };
+        f.add(2.0, i64::MIN, 1_000.0);
+        assert_eq!(f.value_at(i64::MAX, 1_000.0), 1.0);
     }
 
     proptest! {

@@ -45,15 +45,16 @@ pub fn bucket_width_ms(span_ms: i64) -> Option<i64> {
     (span / width <= MAX_BUCKETS).then_some(width * 1_000)
 }
 
-/// Start of the bucket of width `width_ms` containing `t_ms`.
+/// Start of the bucket of width `width_ms` containing `t_ms` (`i64::MIN` for the partial
+/// bucket at the bottom of the range).
 pub fn bucket_start(t_ms: i64, width_ms: i64) -> i64 {
-    t_ms.div_euclid(width_ms) * width_ms
+    t_ms.div_euclid(width_ms).saturating_mul(width_ms)
 }
 
 /// Whether a read as of `as_of_ms` covers the bucket starting at `start`.
 pub(crate) fn covers(start: i64, as_of_ms: i64, width_ms: i64, span_ms: i64) -> bool {
     let top = bucket_start(as_of_ms, width_ms);
-    start <= top && start > top - span_ms
+    start <= top && start > top.saturating_sub(span_ms)
 }
 
 /// (start of the bucket of `t_ms`, horizon): buckets starting at or before the horizon
@@ -61,7 +62,7 @@ pub(crate) fn covers(start: i64, as_of_ms: i64, width_ms: i64, span_ms: i64) -> 
 pub(crate) fn position(t_ms: i64, max_ms: i64, width_ms: i64, span_ms: i64) -> (i64, i64) {
     (
         bucket_start(t_ms, width_ms),
-        bucket_start(max_ms, width_ms) - span_ms,
+        bucket_start(max_ms, width_ms).saturating_sub(span_ms),
     )
 }
 
@@ -98,6 +99,19 @@ pub(crate) fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads may be as of any time (`tailor features training-set` takes label times as
+    /// integers): the bucket arithmetic saturates instead of overflowing.
+    #[test]
+    fn extreme_times_do_not_overflow() {
+        let (w, span) = (3_600_000, 86_400_000);
+        assert_eq!(bucket_start(i64::MIN, w), i64::MIN);
+        assert!(!covers(0, i64::MIN, w, span));
+        let top = bucket_start(i64::MAX, w);
+        assert!(covers(top, i64::MAX, w, span));
+        assert!(!covers(top - span, i64::MAX, w, span));
+        assert_eq!(position(i64::MIN, i64::MIN, w, span), (i64::MIN, i64::MIN));
+    }
 
     #[test]
     fn bucket_widths() {
