@@ -146,6 +146,9 @@ pub struct CollectorConfig {
     pub max_request_bytes: usize,
     /// How long a request may wait for its durable append before answering 503, in ms.
     pub ack_timeout_ms: u64,
+    /// How long a client may take to send a request body, in ms: a slower one gets `408`
+    /// and the connection is closed (slowloris-style clients hold no connection forever).
+    pub body_timeout_ms: u64,
     /// `messageId` de-duplication window, in seconds.
     pub dedupe_window_secs: u64,
     /// Most `messageId`s remembered (memory bound; the oldest are forgotten first).
@@ -159,6 +162,7 @@ impl Default for CollectorConfig {
             secret_keys: Vec::new(),
             max_request_bytes: 8 * 1024 * 1024,
             ack_timeout_ms: 9_000,
+            body_timeout_ms: 10_000,
             dedupe_window_secs: 24 * 3600,
             dedupe_max_entries: 5_000_000,
         }
@@ -263,6 +267,9 @@ impl Config {
         self.auth.validate()?;
         if self.collector.max_request_bytes < 64 * 1024 {
             return Err("collector.max_request_bytes must be at least 65536".into());
+        }
+        if !(100..=600_000).contains(&self.collector.body_timeout_ms) {
+            return Err("collector.body_timeout_ms must be between 100 and 600000".into());
         }
         if self.collector.ack_timeout_ms == 0 || self.collector.ack_timeout_ms > 10_000 {
             return Err(

@@ -122,6 +122,10 @@ pub fn router(app: App) -> Router {
             app.clone(),
             routes::guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            routes::body_deadline,
+        ))
         .layer(axum::middleware::from_fn(routes::track_http))
         .layer(DefaultBodyLimit::max(max))
         .with_state(app)

@@ -291,3 +291,53 @@ async fn hostile_requests_get_4xx_with_reasons_and_store_nothing() {
     }
     s.server.shutdown().await.expect("shutdown");
 }
+
+/// A body that trickles in slower than `collector.body_timeout_ms` gets `408` with a reason
+/// when the deadline passes, not a connection held for as long as the client likes.
+#[tokio::test]
+async fn a_body_slower_than_the_deadline_gets_408() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.collector.body_timeout_ms = 1_000;
+    let s = start(cfg).await;
+    let mut sock = tokio::net::TcpStream::connect(s.server.addr)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    let head = "POST /v1/batch HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"batch\":";
+    sock.write_all(head.as_bytes()).await.expect("write head");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            // One more byte now and then, well under any per-read timeout.
+            let _ = sock.write_all(b" ").await;
+            match tokio::time::timeout(Duration::from_millis(300), sock.read(&mut buf)).await {
+                Ok(Ok(0)) => break,
+                Ok(Ok(n)) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                        break;
+                    }
+                }
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "no answer within 10 s to a body slower than 1 s"
+    );
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "answered after {took:?}"
+    );
+    s.server.shutdown().await.expect("shutdown");
+}

@@ -122,6 +122,18 @@ async fn collect(
         app.auth.check(Need::Write, Some(k))?;
     }
     let body = body.map_err(|e| {
+        let text = e.body_text();
+        if text.contains(crate::routes::BODY_TIMEOUT) {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "{}: the body must arrive within {} ms",
+                    crate::routes::BODY_TIMEOUT,
+                    app.cfg.collector.body_timeout_ms
+                ),
+            );
+        }
         ApiError::new(
             e.status(),
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -129,7 +141,7 @@ async fn collect(
             } else {
                 "bad_request"
             },
-            e.body_text(),
+            text,
         )
     })?;
     let max = app.cfg.collector.max_request_bytes;

@@ -33,6 +33,35 @@ pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response
     next.run(req).await
 }
 
+/// Marks the error a body that outlived `collector.body_timeout_ms` ends with.
+pub const BODY_TIMEOUT: &str = "the request body did not arrive in time";
+
+/// Gives every request body a deadline (`collector.body_timeout_ms`): a body still
+/// arriving then ends with an error, which the handlers answer with `408`.
+pub async fn body_deadline(State(app): State<App>, req: Request, next: Next) -> Response {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(app.cfg.collector.body_timeout_ms);
+    let (parts, body) = req.into_parts();
+    let data = body.into_data_stream();
+    let timed = futures::stream::unfold(Some(data), move |state| async move {
+        let mut data = state?;
+        match tokio::time::timeout_at(deadline, data.next()).await {
+            Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), Some(data))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    BODY_TIMEOUT,
+                )),
+                None,
+            )),
+        }
+    });
+    let req = Request::from_parts(parts, axum::body::Body::from_stream(timed));
+    next.run(req).await
+}
+
 /// Records latency and count per route and status.
 pub async fn track_http(req: Request, next: Next) -> Response {
     let route = req
