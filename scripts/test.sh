@@ -30,6 +30,13 @@ if ! command -v promtool >/dev/null 2>&1; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 fi
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "==> installing wrk (the load test drives ingest and recommendations with it)"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
 export TAILOR_TEST_PYTHON="$PWD/.venv/bin/python"
 if [ -z "${TAILOR_TEST_REDIS_URL:-}" ]; then
     if [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; then
@@ -66,3 +73,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+echo "==> fuzz"
+# Replays fuzz/corpus, then AFL++ for a few seconds per target (README "Fuzzing").
+scripts/fuzz.sh "${TAILOR_FUZZ_SECONDS:-10}"
