@@ -2,9 +2,10 @@
 # The whole test suite, as CI runs it: installs what the tests need (the official Segment
 # SDK, moto's S3 server, an OpenAPI validator and selenium from PyPI; Debian's chromium and
 # chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
-# answers on 127.0.0.1:6379; Debian's prometheus for promtool; a tansu Kafka-protocol broker
-# on a free loopback port, installed with cargo once), checks formatting and lints, runs every
-# test, and stops what it started.
+# answers on 127.0.0.1:6379; Debian's prometheus for promtool; Debian's wrk for the load test;
+# a tansu Kafka-protocol broker on a free loopback port, installed with cargo once), checks
+# formatting and lints, runs every test, ends with a short fuzz run (scripts/fuzz.sh, which
+# installs cargo-afl once), and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Services started below add their stop commands here.

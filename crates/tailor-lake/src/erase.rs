@@ -17,6 +17,7 @@ use futures::TryStreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
+use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
 use serde::Serialize;
 use tailor_log::erasure::Erasure;
@@ -115,6 +116,17 @@ impl Matcher<'_> {
         };
         Ok(keep)
     }
+}
+
+/// The next batch of a file being read.
+async fn next_batch(
+    stream: &mut ParquetRecordBatchStream<StoreReader>,
+    path: &str,
+) -> Result<Option<arrow::array::RecordBatch>> {
+    stream
+        .try_next()
+        .await
+        .map_err(|e| Error::parquet(format!("reading {path}"), e))
 }
 
 /// A committed file to replace: the new file (`None`: no rows left) and the rows removed.
@@ -263,11 +275,7 @@ impl LakeSink {
         // A first pass only counts: most files hold none of the user's rows.
         let mut removed = 0u64;
         let mut stream = open().await?;
-        while let Some(batch) = stream
-            .try_next()
-            .await
-            .map_err(|e| Error::parquet(format!("reading {}", f.path), e))?
-        {
+        while let Some(batch) = next_batch(&mut stream, &f.path).await? {
             let keep = matcher.keep(f.table, &batch)?;
             removed += (keep.len() - keep.true_count()) as u64;
         }
@@ -296,11 +304,7 @@ impl LakeSink {
         .map_err(|e| Error::parquet(format!("starting {out}"), e))?;
         let mut written = 0u64;
         let mut stream = open().await?;
-        while let Some(batch) = stream
-            .try_next()
-            .await
-            .map_err(|e| Error::parquet(format!("reading {}", f.path), e))?
-        {
+        while let Some(batch) = next_batch(&mut stream, &f.path).await? {
             let keep = matcher.keep(f.table, &batch)?;
             let kept = filter_record_batch(&batch, &keep)
                 .map_err(|e| Error::arrow(format!("filtering {}", f.path), e))?;
