@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures::future::select_all;
 use parking_lot::RwLock;
 use tailor_log::{ErasureList, Log, StoredRecord};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::{encode_checkpoint, load_checkpoint, write_checkpoint, Snapshot};
 use crate::config::LiveConfig;
@@ -24,6 +24,11 @@ use crate::metrics as m;
 use crate::online::{FeatureReader, LiveReader, OnlineBackend, OnlineStore};
 use crate::state::LiveState;
 use crate::Result;
+
+mod control;
+
+use self::control::Command;
+pub use self::control::{ForgetReport, ProcessorControl};
 
 /// Records read from one partition per step.
 const READ_BATCH: usize = 2_000;
@@ -67,50 +72,6 @@ pub struct ProcessorHandle {
     shutdown: watch::Sender<bool>,
     join: std::thread::JoinHandle<Result<()>>,
     control: ProcessorControl,
-}
-
-/// What forgetting one actor removed from the processor's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ForgetReport {
-    /// Feature entities (user / anonymous id) dropped across partitions.
-    pub feature_entities: u64,
-    /// Sessions of the live model dropped.
-    pub live_sessions: u64,
-    /// Rows deleted from the materialized online store.
-    pub online_rows: u64,
-    /// Whether the feature state still holds the id as another entity's value (a feature
-    /// listing actors); it leaves as those windows expire.
-    pub still_referenced: bool,
-}
-
-enum Command {
-    Forget {
-        id: String,
-        reply: oneshot::Sender<Result<ForgetReport>>,
-    },
-}
-
-/// Asks a running processor to do things between batches.
-#[derive(Clone)]
-pub struct ProcessorControl {
-    tx: mpsc::UnboundedSender<Command>,
-}
-
-impl ProcessorControl {
-    /// Drops the actor `id`'s state (features, live session, online rows), then writes a
-    /// checkpoint, so a restart cannot bring it back; resolves once that checkpoint is
-    /// durable. Records of `id` not applied yet are skipped if the erasure list covers them.
-    pub async fn forget(&self, id: &str) -> Result<ForgetReport> {
-        let (reply, rx) = oneshot::channel();
-        let stopped = || crate::Error::Stopped;
-        self.tx
-            .send(Command::Forget {
-                id: id.to_owned(),
-                reply,
-            })
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
-    }
 }
 
 impl ProcessorHandle {
@@ -458,48 +419,6 @@ impl Processor {
         let snapshot = self.snapshot();
         self.update_state_size();
         self.write_snapshot(snapshot)
-    }
-
-    /// Drops the actor `id`'s state under the locks (see [`ProcessorControl::forget`]).
-    fn forget(&self, id: &str) -> Result<ForgetReport> {
-        let mut state = self.state.write();
-        let mut engine = self.engine.write();
-        let (feature_entities, still_referenced) = engine.forget_actor(id);
-        let live_sessions = u64::from(state.users.remove(id).is_some());
-        let mut online_rows = 0;
-        if let Some(store) = &self.store {
-            let ids = [id.to_owned()];
-            online_rows += store.delete("user", &ids)?;
-            online_rows += store.delete("anonymous_id", &ids)?;
-        }
-        Ok(ForgetReport {
-            feature_entities,
-            live_sessions,
-            online_rows,
-            still_referenced,
-        })
-    }
-
-    /// Runs one command; a forget waits for the checkpoint in flight, then writes its own.
-    async fn command(
-        &self,
-        cmd: Command,
-        pending: &mut Option<tokio::task::JoinHandle<Result<()>>>,
-    ) {
-        match cmd {
-            Command::Forget { id, reply } => {
-                let result = match self.forget(&id) {
-                    Ok(report) => {
-                        if let Some(h) = pending.take() {
-                            let _ = h.await;
-                        }
-                        self.checkpoint().await.map(|()| report)
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(result);
-            }
-        }
     }
 
     async fn run(
