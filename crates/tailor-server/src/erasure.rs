@@ -99,6 +99,44 @@ fn mentions(value: &[u8], quoted: &str) -> bool {
     }
 }
 
+/// What the erasure of `id` covers now: the events topic's end offsets and the dead
+/// letters that mention it.
+fn request(log: &dyn Log, id: &str, at_ms: i64) -> Result<Erasure> {
+    let partitions = log.partitions(EVENTS_TOPIC)?;
+    let events_before = (0..partitions)
+        .map(|p| log.end_offset(EVENTS_TOPIC, p))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let quoted = serde_json::to_string(id).map_err(|e| Error::Model(e.to_string()))?;
+    let mut dead_letters = Vec::new();
+    let dl_partitions = match log.partitions(DEAD_LETTER_TOPIC) {
+        Ok(n) => n,
+        Err(tailor_log::Error::UnknownTopic(_)) => 0,
+        Err(e) => return Err(e.into()),
+    };
+    for p in 0..dl_partitions {
+        let mut off = log.start_offset(DEAD_LETTER_TOPIC, p)?;
+        let end = log.end_offset(DEAD_LETTER_TOPIC, p)?;
+        while off < end {
+            let recs = log.read(DEAD_LETTER_TOPIC, p, off, 1000)?;
+            let Some(last) = recs.last() else { break };
+            off = last.offset + 1;
+            dead_letters.extend(
+                recs.iter()
+                    .filter(|r| r.offset < end && mentions(&r.value, &quoted))
+                    .map(|r| (p, r.offset)),
+            );
+        }
+    }
+    let nonce = crate::mix::mix64(at_ms as u64 ^ crate::attribution::actor_hash(id));
+    Ok(Erasure {
+        id: format!("er_{nonce:016x}"),
+        subject: subject_of(id),
+        requested_at_ms: at_ms,
+        events_before,
+        dead_letters,
+    })
+}
+
 /// Checks an id given for erasure.
 pub fn check_id(id: &str) -> std::result::Result<(), String> {
     if id.is_empty() {
@@ -143,7 +181,12 @@ impl Eraser {
         check_id(id).map_err(Error::Config)?;
         let _one = self.one_at_a_time.lock().await;
         let requested_at_ms = now_ms();
-        let erasure = self.request(id, requested_at_ms)?;
+        // Scanning the dead-letter topic reads files: off the async workers.
+        let (log, owned) = (self.log.clone(), id.to_owned());
+        let erasure =
+            tokio::task::spawn_blocking(move || request(log.as_ref(), &owned, requested_at_ms))
+                .await
+                .map_err(|e| Error::Model(e.to_string()))??;
         self.list
             .record(self.log.as_ref(), ErasureRecord::Requested(erasure.clone()))
             .await?;
@@ -212,44 +255,6 @@ impl Eraser {
         metrics::counter!("tailor_erasures_total").increment(1);
         tracing::info!(erasure = %erasure.id, "erasure completed");
         Ok(receipt)
-    }
-
-    /// What the erasure of `id` covers now: the events topic's end offsets and the dead
-    /// letters that mention it.
-    fn request(&self, id: &str, at_ms: i64) -> Result<Erasure> {
-        let partitions = self.log.partitions(EVENTS_TOPIC)?;
-        let events_before = (0..partitions)
-            .map(|p| self.log.end_offset(EVENTS_TOPIC, p))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let quoted = serde_json::to_string(id).map_err(|e| Error::Model(e.to_string()))?;
-        let mut dead_letters = Vec::new();
-        let dl_partitions = match self.log.partitions(DEAD_LETTER_TOPIC) {
-            Ok(n) => n,
-            Err(tailor_log::Error::UnknownTopic(_)) => 0,
-            Err(e) => return Err(e.into()),
-        };
-        for p in 0..dl_partitions {
-            let mut off = self.log.start_offset(DEAD_LETTER_TOPIC, p)?;
-            let end = self.log.end_offset(DEAD_LETTER_TOPIC, p)?;
-            while off < end {
-                let recs = self.log.read(DEAD_LETTER_TOPIC, p, off, 1000)?;
-                let Some(last) = recs.last() else { break };
-                off = last.offset + 1;
-                dead_letters.extend(
-                    recs.iter()
-                        .filter(|r| r.offset < end && mentions(&r.value, &quoted))
-                        .map(|r| (p, r.offset)),
-                );
-            }
-        }
-        let nonce = crate::mix::mix64(at_ms as u64 ^ crate::attribution::actor_hash(id));
-        Ok(Erasure {
-            id: format!("er_{nonce:016x}"),
-            subject: subject_of(id),
-            requested_at_ms: at_ms,
-            events_before,
-            dead_letters,
-        })
     }
 
     /// Erasures asked for, newest first, with their receipts (`None`: not finished; ask
