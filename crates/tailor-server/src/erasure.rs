@@ -20,13 +20,14 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use tailor_event::time::format_ms;
 use tailor_features::{ForgetReport, ProcessorControl};
 use tailor_lake::{LakeErasure, LakeSink};
 use tailor_log::erasure::{subject_of, Erasure, ErasureRecord};
 use tailor_log::{ErasureList, Log};
 
 use crate::attribution::Attribution;
-use crate::ingest::{DEAD_LETTER_TOPIC, EVENTS_TOPIC};
+use crate::ingest::{now_ms, DEAD_LETTER_TOPIC, EVENTS_TOPIC};
 use crate::models::ModelSlot;
 use crate::{Error, Result};
 
@@ -72,18 +73,6 @@ pub struct Eraser {
     models: Vec<Arc<ModelSlot>>,
     attribution: Arc<Attribution>,
     one_at_a_time: tokio::sync::Mutex<()>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Whether a dead-letter record mentions `quoted` (the id as a JSON string) in the payload
@@ -229,8 +218,8 @@ impl Eraser {
         let receipt = Receipt {
             erasure_id: erasure.id.clone(),
             subject: erasure.subject.clone(),
-            requested_at: rfc3339(requested_at_ms),
-            completed_at: rfc3339(completed_at_ms),
+            requested_at: format_ms(requested_at_ms),
+            completed_at: format_ms(completed_at_ms),
             log: LogPart {
                 events_before: erasure.events_before.clone(),
                 dead_letters: erasure.dead_letters.len() as u64,
@@ -268,7 +257,7 @@ impl Eraser {
                 serde_json::json!({
                     "erasure_id": e.id,
                     "subject": e.subject,
-                    "requested_at": rfc3339(e.requested_at_ms),
+                    "requested_at": format_ms(e.requested_at_ms),
                     "completed": receipt.is_some(),
                     "receipt": receipt,
                 })
