@@ -102,6 +102,9 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct ErasureList {
     inner: RwLock<Inner>,
+    /// Whether any erasure was asked for: readers of a log nobody erased from (the usual
+    /// case) check this flag per record instead of taking the lock.
+    any: std::sync::atomic::AtomicBool,
 }
 
 impl ErasureList {
@@ -182,6 +185,7 @@ impl ErasureList {
                 }
                 inner.dead_letters.extend(e.dead_letters.iter().copied());
                 inner.requested.push(e);
+                self.any.store(true, std::sync::atomic::Ordering::Release);
             }
             ErasureRecord::Completed { id, receipt, .. } => {
                 inner.completed.insert(id, receipt);
@@ -191,7 +195,7 @@ impl ErasureList {
 
     /// Whether nothing is erased (readers can skip every check).
     pub fn is_empty(&self) -> bool {
-        self.inner.read().requested.is_empty()
+        !self.any.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether the events-topic record at `partition`/`offset` with these actor ids is
@@ -203,6 +207,9 @@ impl ErasureList {
         user_id: Option<&str>,
         anonymous_id: Option<&str>,
     ) -> bool {
+        if self.is_empty() {
+            return false;
+        }
         let inner = self.inner.read();
         if inner
             .max_before
@@ -232,6 +239,9 @@ impl ErasureList {
 
     /// Whether the dead letter at `partition`/`offset` of the dead-letter topic is erased.
     pub fn erases_dead_letter(&self, partition: u32, offset: u64) -> bool {
+        if self.is_empty() {
+            return false;
+        }
         let inner = self.inner.read();
         !inner.dead_letters.is_empty() && inner.dead_letters.contains(&(partition, offset))
     }
