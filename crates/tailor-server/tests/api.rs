@@ -163,8 +163,9 @@ async fn operations_endpoints() {
     s.wait_processed().await;
     assert_eq!(s.get("/health").await.0, 200);
     assert_eq!(s.get("/ready").await.0, 200);
-    let text = s.metrics_text().await;
-    for name in [
+    // The processor records its latency histograms just after the batch becomes visible
+    // (lag 0): poll briefly for them.
+    let names = [
         "tailor_collector_events_accepted_total",
         "tailor_collector_batch_events_bucket",
         "tailor_log_fsync_seconds_bucket",
@@ -172,7 +173,16 @@ async fn operations_endpoints() {
         "tailor_live_consumer_lag_records",
         "tailor_live_processing_latency_seconds_bucket",
         "tailor_http_request_duration_seconds_bucket",
-    ] {
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let text = loop {
+        let text = s.metrics_text().await;
+        if names.iter().all(|n| text.contains(n)) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    for name in names {
         assert!(text.contains(name), "missing {name} in /metrics");
     }
     assert!(text.contains("# HELP tailor_collector_events_accepted_total"));
