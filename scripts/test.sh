@@ -3,7 +3,8 @@
 # SDK, moto's S3 server, an OpenAPI validator and selenium from PyPI; Debian's chromium and
 # chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
 # answers on 127.0.0.1:6379; Debian's prometheus for promtool; Debian's wrk for the load test;
-# a tansu Kafka-protocol broker on a free loopback port, installed with cargo once), checks
+# a tansu Kafka-protocol broker on a free loopback port, installed with cargo once; and
+# cargo-nextest if missing), checks
 # formatting and lints, runs every test, ends with a short fuzz run (scripts/fuzz.sh, which
 # installs cargo-afl once), and stops what it started.
 set -euo pipefail
@@ -64,16 +65,20 @@ fi
 # A Kafka-protocol broker for the Kafka log tests (installs tansu once).
 source scripts/kafka-broker.sh
 
+# A clean run gains nothing from incremental compilation, whose caches take gigabytes.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> tests"
-if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast
-else
-    cargo test --workspace --locked --no-fail-fast
+# nextest runs every test in its own process: each crate's integration tests share one
+# binary (tests/it), and servers started in-process must not share globals.
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "==> installing cargo-nextest (once)"
+    cargo install cargo-nextest --locked
 fi
+cargo nextest run --workspace --locked --no-fail-fast
 echo "==> fuzz"
 # Replays fuzz/corpus, then AFL++ for a few seconds per target (README "Fuzzing").
 scripts/fuzz.sh "${TAILOR_FUZZ_SECONDS:-10}"

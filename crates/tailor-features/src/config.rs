@@ -15,6 +15,12 @@ pub struct LiveConfig {
     pub max_neighbours: usize,
     /// Users idle longer than this (event time) are dropped, in seconds.
     pub user_ttl_secs: u64,
+    /// Most items kept (popularity, co-occurrence): past it by an eighth, the least popular
+    /// are dropped down to it, so ever-new item ids cannot grow memory without bound.
+    pub max_items: usize,
+    /// Most users with a live session kept: past it by an eighth, the least recently
+    /// active are dropped down to it (the TTL alone lets a flood of new ids grow memory).
+    pub max_users: usize,
     /// Interaction weights.
     pub weight_view: f32,
     pub weight_click: f32,
@@ -32,6 +38,8 @@ impl Default for LiveConfig {
             popularity_half_life_secs: 24 * 3600,
             max_neighbours: 200,
             user_ttl_secs: 90 * 24 * 3600,
+            max_items: 1_000_000,
+            max_users: 2_000_000,
             weight_view: 1.0,
             weight_click: 2.0,
             weight_add_to_cart: 4.0,
@@ -46,6 +54,8 @@ impl Default for LiveConfig {
 pub const MAX_LIVE_SECS: u64 = 100 * 365 * 86_400;
 /// Largest accepted `session_items` and `max_neighbours`.
 pub const MAX_LIVE_ITEMS: usize = 1_000_000;
+/// Largest accepted `max_items` and `max_users` (item indexes are `u32`).
+pub const MAX_LIVE_CAPACITY: usize = 1_000_000_000;
 
 impl LiveConfig {
     /// Weight of an interaction kind; impressions carry no intent and weigh 0.
@@ -69,6 +79,8 @@ impl LiveConfig {
                 self.popularity_half_life_secs as f64,
             ),
             ("live.max_neighbours", self.max_neighbours as f64),
+            ("live.max_items", self.max_items as f64),
+            ("live.max_users", self.max_users as f64),
             ("live.user_ttl_secs", self.user_ttl_secs as f64),
             (
                 "live.checkpoint_interval_secs",
@@ -104,6 +116,16 @@ impl LiveConfig {
         ] {
             if n > MAX_LIVE_ITEMS {
                 return Err(format!("{name} must be at most {MAX_LIVE_ITEMS}, got {n}"));
+            }
+        }
+        for (name, n) in [
+            ("live.max_items", self.max_items),
+            ("live.max_users", self.max_users),
+        ] {
+            if n > MAX_LIVE_CAPACITY {
+                return Err(format!(
+                    "{name} must be at most {MAX_LIVE_CAPACITY}, got {n}"
+                ));
             }
         }
         for (name, w) in [

@@ -147,6 +147,101 @@ impl LiveState {
         if self.events_processed.is_multiple_of(100_000) {
             self.expire_users(cfg);
         }
+        if self.items.len() > over(cfg.max_items) {
+            self.evict_items(cfg);
+        }
+        if self.users.len() > over(cfg.max_users) {
+            self.evict_users(cfg);
+        }
+    }
+
+    /// Keeps the `max_items` most popular items (decayed popularity at the watermark; among
+    /// equals the more recently interned) and drops the rest from every table: the item
+    /// index, neighbour lists, sessions and the trending list. Item indexes change.
+    /// Deterministic: it depends on the state only.
+    pub fn evict_items(&mut self, cfg: &LiveConfig) {
+        let keep = cfg.max_items;
+        let n = self.items.len();
+        if n <= keep {
+            return;
+        }
+        let half_life = cfg.popularity_half_life_secs as f64 * 1000.0;
+        let now = self.watermark_ms;
+        let mut ranked: Vec<(f64, ItemIdx)> = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.popularity.value_at(now, half_life), i as ItemIdx))
+            .collect();
+        ranked.select_nth_unstable_by(keep, |a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        let mut kept = vec![false; n];
+        for &(_, i) in &ranked[..keep] {
+            kept[i as usize] = true;
+        }
+        drop(ranked);
+        // Old index → new index, in the old order.
+        let mut next: ItemIdx = 0;
+        let remap: Vec<Option<ItemIdx>> = kept
+            .iter()
+            .map(|&k| {
+                k.then(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        let new = |i: ItemIdx| remap.get(i as usize).copied().flatten();
+        let items = std::mem::take(&mut self.items);
+        self.items = items
+            .into_iter()
+            .zip(&kept)
+            .filter(|(_, &k)| k)
+            .map(|(mut item, _)| {
+                item.neighbours = item
+                    .neighbours
+                    .into_iter()
+                    .filter_map(|(o, w)| Some((new(o)?, w)))
+                    .collect();
+                item
+            })
+            .collect();
+        self.item_index = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i as ItemIdx))
+            .collect();
+        for user in self.users.values_mut() {
+            user.session = user.session.iter().filter_map(|&i| new(i)).collect();
+        }
+        self.trending = self
+            .trending
+            .iter()
+            .filter_map(|&(i, v)| Some((new(i)?, v)))
+            .collect();
+    }
+
+    /// Keeps the `max_users` most recently active users (among equals, the greater key).
+    pub fn evict_users(&mut self, cfg: &LiveConfig) {
+        let keep = cfg.max_users;
+        if self.users.len() <= keep {
+            return;
+        }
+        let mut last: Vec<(i64, &str)> = self
+            .users
+            .iter()
+            .map(|(k, u)| (u.last_event_ms, k.as_str()))
+            .collect();
+        last.select_nth_unstable_by(keep, |a, b| b.cmp(a));
+        let (oldest_kept_ms, oldest_kept_key) = last[..keep]
+            .iter()
+            .min()
+            .map(|&(t, k)| (t, k.to_owned()))
+            .unwrap_or_default();
+        drop(last);
+        self.users.retain(|k, u| {
+            (u.last_event_ms, k.as_str()) >= (oldest_kept_ms, oldest_kept_key.as_str())
+        });
     }
 
     /// Drops users idle for longer than the TTL (in event time).
@@ -193,6 +288,11 @@ fn add_cooccurrence(items: &mut [ItemState], a: ItemIdx, b: ItemIdx, w: f32, max
         all.truncate(max);
         item.neighbours.extend(all);
     }
+}
+
+/// A capacity plus an eighth: eviction runs once per eighth of growth, not per insert.
+fn over(cap: usize) -> usize {
+    cap.saturating_add(cap / 8)
 }
 
 fn push_bounded<T>(q: &mut VecDeque<T>, v: T, cap: usize) {

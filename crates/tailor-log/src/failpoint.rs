@@ -1,5 +1,5 @@
 //! Failpoints: named moments where a test can make the process die, to prove that a crash
-//! exactly there loses and duplicates nothing (the crash matrix, `tailor/tests/crash.rs`).
+//! exactly there loses and duplicates nothing (the crash matrix, `tailor/tests/it/crash.rs`).
 //!
 //! `TAILOR_FAILPOINT=NAME@N` makes the `N`th call of [`hit`]`(NAME)` abort the process
 //! (no unwinding, no destructors, no flush: as abrupt as SIGKILL, at a moment a timed kill

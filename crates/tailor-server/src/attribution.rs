@@ -132,6 +132,15 @@ fn labels(arm: &Arm) -> [(&'static str, String); 3] {
 }
 
 impl Attribution {
+    /// Served lists remembered (at most [`MAX_LISTS`]).
+    pub fn len(&self) -> usize {
+        self.inner.lock().lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Remembers a served list.
     pub fn served(
         &self,

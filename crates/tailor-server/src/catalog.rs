@@ -10,7 +10,7 @@
 //! a field learned from events is listed in `learned` and only those fields keep following
 //! the events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -232,6 +232,10 @@ pub struct Catalog {
     unavailable: AtomicUsize,
     /// Items put through the API (the catalog feed), as opposed to learned from events.
     fed: AtomicUsize,
+    /// Ids of items events created, oldest first (entries of items deleted or put through
+    /// the API since are skipped when met), and the most kept ([`Catalog::with_capacity`]).
+    learned_order: parking_lot::Mutex<VecDeque<String>>,
+    max_learned: usize,
     /// Serializes changes so the log's order is the order applied.
     write: tokio::sync::Mutex<()>,
 }
@@ -239,6 +243,16 @@ pub struct Catalog {
 impl Catalog {
     /// Opens the catalog: creates the topic if needed and replays it.
     pub fn open(log: Arc<dyn Log>) -> Result<Catalog> {
+        Self::with_capacity(
+            log,
+            crate::config::CatalogConfig::default().max_learned_items,
+        )
+    }
+
+    /// [`Catalog::open`], keeping at most `max_learned` items that only events introduced
+    /// (`catalog.max_learned_items`): past it by an eighth, the earliest created are
+    /// forgotten. Deterministic in the topic's order, so a replay forgets the same ones.
+    pub fn with_capacity(log: Arc<dyn Log>, max_learned: usize) -> Result<Catalog> {
         log.create_topic(CATALOG_TOPIC, 1)?;
         let catalog = Catalog {
             log,
@@ -246,6 +260,8 @@ impl Catalog {
             by_created: RwLock::new(BTreeSet::new()),
             unavailable: AtomicUsize::new(0),
             fed: AtomicUsize::new(0),
+            learned_order: parking_lot::Mutex::new(VecDeque::new()),
+            max_learned: max_learned.max(1),
             write: tokio::sync::Mutex::new(()),
         };
         let mut off = catalog.log.start_offset(CATALOG_TOPIC, 0)?;
@@ -269,7 +285,60 @@ impl Catalog {
         let mut items = self.items.write();
         // Under the items lock, so the count and the index always match the map.
         let mut by_created = self.by_created.write();
-        let (old, new) = match change {
+        let (old, new) = self.change(&mut items, change);
+        let created = match (&old, &new) {
+            (None, Some(n)) if n.from_events => Some(n.id.clone()),
+            _ => None,
+        };
+        self.account(&mut by_created, old, new);
+        if let Some(id) = created {
+            let mut order = self.learned_order.lock();
+            order.push_back(id);
+            let learned = items.len() - self.fed.load(Ordering::Relaxed);
+            if learned > self.max_learned.saturating_add(self.max_learned / 8) {
+                self.forget_learned(&mut items, &mut by_created, &mut order);
+            }
+        }
+    }
+
+    /// Drops the earliest created items that only events introduced until `max_learned`
+    /// remain, then drops stale entries of the order once they outnumber the live ones.
+    fn forget_learned(
+        &self,
+        items: &mut FxHashMap<String, Arc<Item>>,
+        by_created: &mut BTreeSet<(i64, String)>,
+        order: &mut VecDeque<String>,
+    ) {
+        let mut forgotten = 0u64;
+        while items.len() - self.fed.load(Ordering::Relaxed) > self.max_learned {
+            let Some(id) = order.pop_front() else { break };
+            if items.get(&id).is_some_and(|i| i.from_events) {
+                let old = items.remove(&id);
+                self.account(by_created, old, None);
+                forgotten += 1;
+            }
+        }
+        let learned = items.len() - self.fed.load(Ordering::Relaxed);
+        if order.len() > 2 * learned + 1024 {
+            let mut seen = rustc_hash::FxHashSet::default();
+            let kept: Vec<String> = order
+                .drain(..)
+                .rev()
+                .filter(|id| items.get(id).is_some_and(|i| i.from_events))
+                .filter(|id| seen.insert(id.clone()))
+                .collect();
+            order.extend(kept.into_iter().rev());
+        }
+        metrics::counter!(crate::metrics::CATALOG_FORGOTTEN).increment(forgotten);
+    }
+
+    /// The item a change replaces and the one it stores.
+    fn change(
+        &self,
+        items: &mut FxHashMap<String, Arc<Item>>,
+        change: Change,
+    ) -> (Option<Arc<Item>>, Option<Arc<Item>>) {
+        match change {
             Change::Put(item) => {
                 let item = Arc::new(item);
                 (items.insert(item.id.clone(), item.clone()), Some(item))
@@ -280,9 +349,18 @@ impl Catalog {
                     let item = Arc::new(item);
                     (items.insert(item.id.clone(), item.clone()), Some(item))
                 }
-                None => return,
+                None => (None, None),
             },
-        };
+        }
+    }
+
+    /// Keeps the created-time index and the counters in step with a replacement.
+    fn account(
+        &self,
+        by_created: &mut BTreeSet<(i64, String)>,
+        old: Option<Arc<Item>>,
+        new: Option<Arc<Item>>,
+    ) {
         if let Some(o) = old {
             if let Some(t) = created_ms(&o) {
                 by_created.remove(&(t, o.id.clone()));
@@ -448,6 +526,12 @@ impl Catalog {
         self.len() == 0
     }
 
+    /// Items only events introduced (bounded by `catalog.max_learned_items`).
+    pub fn learned_len(&self) -> usize {
+        let items = self.items.read();
+        items.len() - self.fed.load(Ordering::Relaxed)
+    }
+
     /// Whether any item is marked unavailable.
     pub fn has_unavailable(&self) -> bool {
         self.unavailable.load(Ordering::Relaxed) > 0
@@ -467,3 +551,6 @@ impl Catalog {
         self.items.read().get(id).is_none_or(|i| i.available)
     }
 }
+
+#[cfg(test)]
+mod tests;

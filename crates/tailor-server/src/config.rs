@@ -25,6 +25,8 @@ pub struct Config {
     /// the log on start).
     pub online: String,
     pub live: LiveConfig,
+    /// The item catalog (`[catalog]`).
+    pub catalog: CatalogConfig,
     /// Declared features (`[features]`, `[[features.define]]`).
     pub features: FeaturesConfig,
     /// The Parquet data lake (`[lake]`): written from the log, queried with SQL.
@@ -76,6 +78,9 @@ pub struct ModelsConfig {
     pub full_every_secs: u64,
     /// Scheduled runs with fewer interactions in the log are skipped.
     pub min_interactions: usize,
+    /// Most events a training run reads: the latest, from every partition in proportion
+    /// to its size. Bounds a run's memory and the model's vocabulary however long the log.
+    pub max_training_events: u64,
     /// Versions kept per model besides the served one and those rollback can reach.
     pub keep_versions: usize,
     /// Threads for training (ALS).
@@ -102,6 +107,7 @@ impl Default for ModelsConfig {
             incremental_every_secs: 15 * 60,
             full_every_secs: 24 * 3600,
             min_interactions: 100,
+            max_training_events: 20_000_000,
             keep_versions: 24,
             threads: 1,
             blend: None,
@@ -118,6 +124,7 @@ impl Default for Config {
             log: LogConfig::default(),
             online: "embedded://".into(),
             live: LiveConfig::default(),
+            catalog: CatalogConfig::default(),
             features: FeaturesConfig::default(),
             lake: LakeConfig::default(),
             quality: QualityConfig::default(),
@@ -126,6 +133,23 @@ impl Default for Config {
             models: ModelsConfig::default(),
             auth: crate::auth::AuthConfig::default(),
             experiment: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Most items kept that only events introduced (never put through the API): past it by
+    /// an eighth, the earliest learned are forgotten down to it (an event naming one again
+    /// learns it anew). Items put through the API are never forgotten.
+    pub max_learned_items: usize,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            max_learned_items: 1_000_000,
         }
     }
 }
@@ -291,6 +315,12 @@ impl Config {
             return Err("log.queue_capacity must be greater than 0".into());
         }
         self.live.validate()?;
+        if self.models.max_training_events == 0 {
+            return Err("models.max_training_events must be greater than 0".into());
+        }
+        if self.catalog.max_learned_items == 0 {
+            return Err("catalog.max_learned_items must be greater than 0".into());
+        }
         FeatureSet::compile(&self.features).map_err(|e| e.to_string())?;
         match self.online.split_once("://").map(|(scheme, _)| scheme) {
             // A Redis URL is checked (and connected to) when the store opens.

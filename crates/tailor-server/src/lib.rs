@@ -200,7 +200,10 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         cfg.collector.dedupe_max_entries,
     ));
     let attribution = Arc::new(attribution::Attribution::default());
-    let catalog = Arc::new(catalog::Catalog::open(dyn_log.clone())?);
+    let catalog = Arc::new(catalog::Catalog::with_capacity(
+        dyn_log.clone(),
+        cfg.catalog.max_learned_items,
+    )?);
     let ingest = ingest::Ingest::new(
         dyn_log.clone(),
         registry.clone(),

@@ -15,6 +15,7 @@ pub const DEDUPE_ENTRIES: &str = "tailor_collector_dedupe_entries";
 pub const HTTP_DURATION: &str = "tailor_http_request_duration_seconds";
 pub const HTTP_REQUESTS: &str = "tailor_http_requests_total";
 pub const CATALOG_LEARNED: &str = "tailor_catalog_learned_total";
+pub const CATALOG_FORGOTTEN: &str = "tailor_catalog_forgotten_total";
 pub const AUTH_DENIED: &str = "tailor_auth_denied_total";
 pub const AUTH_RATE_LIMITED: &str = "tailor_auth_rate_limited_total";
 pub const RECS_SERVED: &str = "tailor_recommendations_served_total";
@@ -99,6 +100,11 @@ fn describe() {
         CATALOG_LEARNED,
         Unit::Count,
         "Catalog changes learned from events (a category or price the catalog lacked)."
+    );
+    describe_counter!(
+        CATALOG_FORGOTTEN,
+        Unit::Count,
+        "Items only events introduced, forgotten past catalog.max_learned_items (earliest first)."
     );
     describe_counter!(
         AUTH_DENIED,

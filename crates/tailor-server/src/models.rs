@@ -83,15 +83,19 @@ pub struct ReadStats {
     pub undecodable: u64,
     /// Sum of the partitions' end offsets read up to: a cheap "anything new?" mark.
     pub end_offsets: u64,
+    /// Older events left out by the budget (`models.max_training_events`).
+    pub skipped_old: u64,
 }
 
 /// The interactions of `topic` (actor: user id, else anonymous id), up to the end offsets at
-/// the call. With `base`, ids start as the base vocabulary's (incremental training).
-/// `progress(done, total)` is called as records are read.
+/// the call. With `base`, ids start as the base vocabulary's (incremental training). At
+/// most `max_events` records are read: the latest of each partition, in proportion to its
+/// size. `progress(done, total)` is called as records are read.
 pub fn read_interactions(
     log: &dyn Log,
     topic: &str,
     base: Option<&Vocab>,
+    max_events: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(Interactions, ReadStats)> {
     let partitions = log.partitions(topic)?;
@@ -105,6 +109,15 @@ pub fn read_interactions(
         total += end - start;
         stats.end_offsets += end;
         ranges.push((p, start, end));
+    }
+    // Past the budget, the latest events of each partition in proportion to its size.
+    if total > max_events {
+        for (_, start, end) in &mut ranges {
+            let share = u128::from(*end - *start) * u128::from(max_events) / u128::from(total);
+            *start = *end - share as u64;
+        }
+        stats.skipped_old = total - ranges.iter().map(|(_, s, e)| e - s).sum::<u64>();
+        total -= stats.skipped_old;
     }
     type Record = (String, String, InteractionKind, i64, Option<String>);
     let mut records: Vec<Record> = Vec::new();

@@ -43,6 +43,8 @@ pub struct ReadSummary {
     pub undecodable: u64,
     /// Sum of the partitions' end offsets read up to.
     pub end_offsets: u64,
+    /// Older events left out by `models.max_training_events`.
+    pub skipped_old: u64,
     pub read_secs: f64,
 }
 
@@ -63,6 +65,8 @@ pub struct TrainSpec<'a> {
     pub keep_versions: usize,
     /// Fewer interactions than this: [`Error::NothingToTrain`], nothing saved.
     pub min_interactions: usize,
+    /// Most events read (`models.max_training_events`): the latest.
+    pub max_events: u64,
 }
 
 /// Reads the events topic, fits the production blend, saves it as a new version of
@@ -81,12 +85,14 @@ pub fn train(
         log,
         EVENTS_TOPIC,
         base.map(|b| &b.trained.vocab),
+        spec.max_events,
         &mut |d, n| progress("reading events", d, n),
     )?;
     let read = ReadSummary {
         records: stats.records,
         undecodable: stats.undecodable,
         end_offsets: stats.end_offsets,
+        skipped_old: stats.skipped_old,
         read_secs: t.elapsed().as_secs_f64(),
     };
     if data.is_empty() || data.len() < spec.min_interactions {
@@ -343,6 +349,7 @@ impl Trainer {
                 // Full runs (nightly, or asked for) measure the version on a hold-out.
                 evaluate: mode == TrainMode::Full,
                 keep_versions: self.cfg.keep_versions,
+                max_events: self.cfg.max_training_events,
                 min_interactions: if scheduled {
                     self.cfg.min_interactions
                 } else {

@@ -164,7 +164,7 @@ mod tests {
             .to_string();
         assert!(e.contains("partitions"), "{e}");
         // A public address without keys is refused at start, with the key file in view
-        // (tailor-server's tests/keys.rs); bad key syntax already here.
+        // (tailor-server's tests/it/keys.rs); bad key syntax already here.
         let e = load_with(
             &DataArgs::default(),
             None,

@@ -98,3 +98,95 @@ fn replay_is_deterministic() {
         .collect();
     assert_eq!(run(&events), run(&events));
 }
+
+/// Every index the state holds points at the item it meant: neighbour lists, sessions,
+/// the trending list and the id index agree with `items`.
+fn assert_consistent(s: &LiveState) {
+    assert_eq!(s.item_index.len(), s.items.len());
+    for (i, item) in s.items.iter().enumerate() {
+        assert_eq!(s.item_index[&item.id], i as ItemIdx, "{}", item.id);
+        for &o in item.neighbours.keys() {
+            assert!((o as usize) < s.items.len(), "{} → {o}", item.id);
+        }
+    }
+    for u in s.users.values() {
+        assert!(u.session.iter().all(|&i| (i as usize) < s.items.len()));
+    }
+    assert!(s
+        .trending
+        .iter()
+        .all(|&(i, _)| (i as usize) < s.items.len()));
+}
+
+#[test]
+fn ever_new_items_are_capped_keeping_the_popular_ones() {
+    use InteractionKind::*;
+    let cfg = LiveConfig {
+        max_items: 40,
+        ..LiveConfig::default()
+    };
+    let mut s = LiveState::default();
+    let mut offset = 0;
+    let mut apply = |s: &mut LiveState, e: FeatureEvent| {
+        s.apply(&cfg, 0, offset, &e);
+        offset += 1;
+    };
+    // Two popular items bought together, then a stream of one-view items.
+    for t in 0..10 {
+        apply(&mut s, event("fan", Purchase, "hit-1", t));
+        apply(&mut s, event("fan", Purchase, "hit-2", t));
+    }
+    s.refresh_trending(&cfg);
+    for i in 0..1_000 {
+        apply(
+            &mut s,
+            event(&format!("u{i}"), View, &format!("n{i}"), 100 + i),
+        );
+        // A returning user carries a session across the evictions.
+        apply(&mut s, event("fan", View, &format!("n{i}"), 100 + i));
+        assert!(s.items.len() <= 45, "{} items", s.items.len());
+        assert_consistent(&s);
+    }
+    let (h1, _) = s.item("hit-1").expect("popular items stay");
+    let (h2, _) = s.item("hit-2").expect("popular items stay");
+    assert_eq!(s.items[h1 as usize].neighbours.get(&h2), Some(&152.0));
+    assert!(s.item("n0").is_none(), "the first one-view item went");
+    assert!(s.item("n999").is_some(), "the newest stays");
+    assert!(s.trending.iter().any(|&(i, _)| i == h1));
+    // Items are capped; users are not (yet) over theirs.
+    assert_eq!(s.users.len(), 1_001);
+}
+
+#[test]
+fn ever_new_users_are_capped_keeping_the_recent_ones() {
+    use InteractionKind::*;
+    let cfg = LiveConfig {
+        max_users: 80,
+        ..LiveConfig::default()
+    };
+    let mut s = LiveState::default();
+    for i in 0..1_000 {
+        s.apply(&cfg, 0, i, &event(&format!("u{i}"), View, "a1", i as i64));
+        assert!(s.users.len() <= 90, "{} users", s.users.len());
+    }
+    assert!(s.users.contains_key("u999"));
+    assert!(!s.users.contains_key("u0"));
+    assert!(s.users.len() >= 80);
+}
+
+#[test]
+fn capacities_are_validated() {
+    for cfg in [
+        LiveConfig {
+            max_items: 0,
+            ..LiveConfig::default()
+        },
+        LiveConfig {
+            max_users: crate::config::MAX_LIVE_CAPACITY + 1,
+            ..LiveConfig::default()
+        },
+    ] {
+        let err = cfg.validate().expect_err("out of range");
+        assert!(err.contains("live.max_"), "{err}");
+    }
+}

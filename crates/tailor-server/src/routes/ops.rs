@@ -123,6 +123,8 @@ pub fn status_json(app: &App) -> Value {
             "watermark": tailor_event::time::format_ms(live.watermark_ms),
         },
         "collector": {"dedupe_entries": app.dedupe.len()},
+        "catalog": {"items": app.catalog.len(), "learned_items": app.catalog.learned_len()},
+        "attribution": {"served_lists": app.attribution.len()},
     })
 }
 

@@ -80,7 +80,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
 
     let metrics = if args.holdout_eval {
-        Some(holdout(log.as_ref(), cfg.models.blend_params())?)
+        Some(holdout(
+            log.as_ref(),
+            cfg.models.blend_params(),
+            cfg.models.max_training_events,
+        )?)
     } else {
         None
     };
@@ -99,6 +103,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             evaluate: false,
             keep_versions: 0,
             min_interactions: 1,
+            max_events: cfg.models.max_training_events,
         },
         &mut |stage, done, total| {
             pb.set_message(stage.to_owned());
@@ -172,9 +177,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// Fits the blend on all but each user's last items and evaluates it on them.
-fn holdout(log: &EmbeddedLog, params: BlendParams) -> Result<OfflineMetrics> {
+fn holdout(log: &EmbeddedLog, params: BlendParams, max_events: u64) -> Result<OfflineMetrics> {
     let pb = bar(0, "hold-out: reading events");
-    let (data, _) = read_interactions(log, EVENTS_TOPIC, None, &mut |d, n| {
+    let (data, _) = read_interactions(log, EVENTS_TOPIC, None, max_events, &mut |d, n| {
         pb.set_length(n);
         pb.set_position(d);
     })?;

@@ -1,0 +1,24 @@
+//! The integration tests of `tailor-server`, in one test binary: one link instead of one per
+//! file keeps a clean build's disk use and link time down. Each module is one former
+//! test file; nextest still runs every test in its own process.
+
+mod api;
+mod attribution;
+mod browser;
+mod catalog;
+mod collector;
+mod common;
+mod deploy;
+mod erasure;
+mod experiments;
+mod features;
+mod hostile;
+mod kafka;
+mod keys;
+mod lake;
+mod models;
+mod openapi;
+mod promtool;
+mod quality;
+mod sdk;
+mod tls;
