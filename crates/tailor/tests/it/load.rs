@@ -7,37 +7,13 @@
 //! installs it); the test fails without it. No assertion on speed: the figures are printed.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common;
-use common::{free_port, get_json, spawn_serve, stop_gracefully, wait_ready};
-
-/// Kills the server if the test fails before its graceful stop.
-struct Server(Option<Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The value of the metric sample whose line starts with `name` and holds every label.
-fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with([' ', '{']))
-        })
-        .find(|l| labels.iter().all(|label| l.contains(label)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use common::{free_port, get_json, metric, spawn_serve, stop_gracefully, wait_ready, Server};
 
 fn num(row: &Value, key: &str) -> u64 {
     row[key]

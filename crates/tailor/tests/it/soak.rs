@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::common;
-use common::{free_port, get_json, stop_gracefully, wait_ready};
+use common::{free_port, get_json, metric, stop_gracefully, wait_ready, Server};
 
 const MAX_LIVE_ITEMS: u64 = 2_000;
 const MAX_LIVE_USERS: u64 = 2_000;
@@ -36,18 +36,6 @@ const TTL_SECS: u64 = 15;
 /// Events per batch and users per batch (each sends `EVENTS_PER_USER`).
 const EVENTS_PER_USER: usize = 4;
 const USERS_PER_BATCH: usize = 10;
-
-/// Kills the server if the test fails before its graceful stop.
-struct Server(Option<Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn spawn(data: &str, port: u16) -> Child {
     let caps = [
@@ -108,16 +96,6 @@ fn rss(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .expect("VmRSS");
     kb * 1024
-}
-
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with([' ', '{']))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// One batch: `USERS_PER_BATCH` new users, each viewing `EVENTS_PER_USER` products: half
@@ -374,7 +352,7 @@ impl Worst {
             .text()
             .await
             .expect("metrics text");
-        let keys = metric(&text, "tailor_features_state_keys").unwrap_or(0.0) as u64;
+        let keys = metric(&text, "tailor_features_state_keys", &[]).unwrap_or(0.0) as u64;
         self.live_items = self.live_items.max(items);
         self.live_users = self.live_users.max(users);
         self.learned_items = self.learned_items.max(learned);
