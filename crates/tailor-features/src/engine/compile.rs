@@ -71,6 +71,8 @@ pub struct FeatureSet {
     pub(crate) lateness_ms: i64,
     pub(crate) gap_ms: i64,
     pub(crate) ttl_ms: i64,
+    /// `features.max_entities_per_partition`.
+    pub(crate) max_entities: usize,
     pub(crate) features: Vec<Feature>,
     pub(crate) kinds: Vec<KindPlan>,
     /// Distinct (bucket width, span) of bucketed windows: bucket positions are computed once
@@ -107,6 +109,13 @@ impl FeatureSet {
         let lateness_ms = secs("features.allowed_lateness_secs", cfg.allowed_lateness_secs)?;
         let gap_ms = secs("features.session_gap_secs", cfg.session_gap_secs)?;
         let ttl_ms = secs("features.entity_ttl_secs", cfg.entity_ttl_secs)?;
+        let max_entities = cfg.max_entities_per_partition;
+        if max_entities == 0 || max_entities > u32::MAX as usize / 2 {
+            return Err(Error::FeatureConfig(format!(
+                "features.max_entities_per_partition: must be between 1 and {}, got {max_entities}",
+                u32::MAX / 2
+            )));
+        }
 
         let merged = merge_definitions(cfg)?;
         let by_name: BTreeMap<&str, usize> = merged
@@ -236,6 +245,7 @@ impl FeatureSet {
             lateness_ms,
             gap_ms,
             ttl_ms,
+            max_entities,
             features,
             kinds,
             bucket_windows,

@@ -16,6 +16,10 @@ pub struct FeaturesConfig {
     pub session_gap_secs: u64,
     /// Per-entity state is dropped after this long (event time) without events.
     pub entity_ttl_secs: u64,
+    /// Most entities of one kind (users, items, …) kept in one partition of the events
+    /// topic: past it by an eighth, the least recently active are dropped down to it, so a
+    /// flood of new ids cannot grow memory for a whole TTL.
+    pub max_entities_per_partition: usize,
     /// Include the built-in e-commerce set ([`crate::engine::default_definitions`]).
     pub defaults: bool,
     /// User definitions; one with the name of a default replaces that default.
@@ -28,6 +32,7 @@ impl Default for FeaturesConfig {
             allowed_lateness_secs: 300,
             session_gap_secs: 1800,
             entity_ttl_secs: 90 * 24 * 3600,
+            max_entities_per_partition: 2_500_000,
             defaults: true,
             define: Vec::new(),
         }

@@ -159,7 +159,7 @@ impl KindStore {
     }
 
     /// Drops the entities `keep` refuses; returns how many.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Head) -> bool) -> usize {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(Sym, &Head) -> bool) -> usize {
         let mut removed = 0;
         for slab in 0..self.owners.len() {
             let sym = self.owners[slab];
@@ -169,7 +169,7 @@ impl KindStore {
             let Some(head) = self.heads.get_mut(sym as usize) else {
                 continue;
             };
-            if !keep(head) {
+            if !keep(sym, head) {
                 *head = Head::ABSENT;
                 self.owners[slab] = NONE;
                 let at = slab * self.stride;
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(k.len(), 2);
         assert_eq!(k.get(3).map(|e| e.head.last_ms), Some(31));
         assert_eq!(k.get(3).map(|e| e.slots.len()), Some(2));
-        assert_eq!(k.retain(|h| h.last_ms > 40), 1);
+        assert_eq!(k.retain(|_, h| h.last_ms > 40), 1);
         assert!(k.get(3).is_none());
         k.get_or_insert(7).head.last_ms = 70;
         assert_eq!(k.len(), 2);

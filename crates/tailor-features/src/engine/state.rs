@@ -158,6 +158,14 @@ impl PartitionState {
         }
         self.max_ms = self.max_ms.max(t);
         let touched = self.apply_fresh(offset, ev, hint);
+        let cap = self.set.max_entities;
+        if self
+            .kinds
+            .iter()
+            .any(|k| k.len() > cap.saturating_add(cap / 8))
+        {
+            self.evict_over_capacity();
+        }
         let interval = (self.set.ttl_ms / 16).max(1_000);
         let period = self.max_ms.div_euclid(interval);
         if period > self.last_sweep {
@@ -306,11 +314,43 @@ impl PartitionState {
     pub(crate) fn sweep(&mut self) {
         let cutoff = self.max_ms.saturating_sub(self.set.ttl_ms);
         for store in &mut self.kinds {
-            store.retain(|h| h.last_ms >= cutoff);
+            store.retain(|_, h| h.last_ms >= cutoff);
         }
+        self.compact_if_grown();
+    }
+
+    /// Compacts the interner when it has grown to more than twice its size after the last
+    /// compaction.
+    fn compact_if_grown(&mut self) {
         let threshold = 2 * (self.compacted_len as usize).max(MIN_COMPACT);
         if self.interner.len() > threshold {
             self.compact();
+        }
+    }
+
+    /// Keeps the `max_entities_per_partition` most recently active entities of each kind
+    /// over its capacity (among equal times, by the id's stable hash, so the choice does
+    /// not depend on symbol numbering: a replay and a restored checkpoint agree).
+    pub(crate) fn evict_over_capacity(&mut self) {
+        let cap = self.set.max_entities;
+        let interner = &self.interner;
+        let mut evicted = false;
+        for store in &mut self.kinds {
+            if store.len() <= cap {
+                continue;
+            }
+            let mut order: Vec<(i64, u64)> = store
+                .iter()
+                .map(|(sym, e)| (e.head.last_ms, interner.hash_of(sym)))
+                .collect();
+            let drop = order.len() - cap;
+            order.select_nth_unstable(drop);
+            let oldest_kept = order[drop];
+            store.retain(|sym, h| (h.last_ms, interner.hash_of(sym)) >= oldest_kept);
+            evicted = true;
+        }
+        if evicted {
+            self.compact_if_grown();
         }
     }
 

@@ -31,6 +31,9 @@ const MAX_LEARNED: u64 = 2_000;
 const DEDUPE_ENTRIES: u64 = 20_000;
 /// `models.max_training_events` (one interaction per event here).
 const TRAINING_EVENTS: u64 = 4_000;
+/// Feature entities of one kind per partition (4 partitions; kinds: user, item, category,
+/// global).
+const MAX_ENTITIES: u64 = 250;
 /// Event-time TTL of users' live sessions and of feature entities.
 const TTL_SECS: u64 = 15;
 /// Events per batch and users per batch (each sends `EVENTS_PER_USER`).
@@ -44,6 +47,10 @@ fn spawn(data: &str, port: u16) -> Child {
         ("TAILOR__LIVE__USER_TTL_SECS", TTL_SECS.to_string()),
         ("TAILOR__LIVE__CHECKPOINT_INTERVAL_SECS", "2".into()),
         ("TAILOR__FEATURES__ENTITY_TTL_SECS", TTL_SECS.to_string()),
+        (
+            "TAILOR__FEATURES__MAX_ENTITIES_PER_PARTITION",
+            MAX_ENTITIES.to_string(),
+        ),
         (
             "TAILOR__CATALOG__MAX_LEARNED_ITEMS",
             MAX_LEARNED.to_string(),
@@ -266,8 +273,15 @@ async fn memory_levels_off_under_constant_load_of_new_users_and_items() {
     assert!(worst.live_users <= over(MAX_LIVE_USERS), "{worst:?}");
     assert!(worst.learned_items <= over(MAX_LEARNED), "{worst:?}");
     assert!(worst.dedupe_entries <= DEDUPE_ENTRIES, "{worst:?}");
-    // Feature entities (users, items, categories, global) of the last TTL: at most the
-    // users and items sent in two TTLs plus categories (TTL sweeps run every TTL/16).
+    // Feature entities: at most the capacity per kind and partition …
+    let kinds_bound = 4 * 4 * over(MAX_ENTITIES);
+    assert!(
+        worst.feature_keys <= kinds_bound,
+        "feature state keys {} over {kinds_bound}",
+        worst.feature_keys
+    );
+    // … and those of the last TTL: at most the users and items sent in two TTLs plus
+    // categories (TTL sweeps run every TTL/16).
     let per_sec = users_sent as f64 / ran;
     let entity_bound = (2 * TTL_SECS) as f64 * per_sec * (1.0 + EVENTS_PER_USER as f64) + 1_000.0;
     assert!(
