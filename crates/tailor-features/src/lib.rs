@@ -29,4 +29,4 @@ pub use engine::{
 pub use error::{Error, Result};
 pub use online::{EmbeddedStore, FeatureReader, OnlineBackend, OnlineStore};
 pub use processor::{ForgetReport, Processor, ProcessorControl, ProcessorHandle, ProcessorOptions};
-pub use state::{ItemIdx, ItemState, LiveState, UserState};
+pub use state::{eviction_point, ItemIdx, ItemState, LiveState, UserState};

@@ -147,10 +147,10 @@ impl LiveState {
         if self.events_processed.is_multiple_of(100_000) {
             self.expire_users(cfg);
         }
-        if self.items.len() > over(cfg.max_items) {
+        if self.items.len() > eviction_point(cfg.max_items) {
             self.evict_items(cfg);
         }
-        if self.users.len() > over(cfg.max_users) {
+        if self.users.len() > eviction_point(cfg.max_users) {
             self.evict_users(cfg);
         }
     }
@@ -290,8 +290,9 @@ fn add_cooccurrence(items: &mut [ItemState], a: ItemIdx, b: ItemIdx, w: f32, max
     }
 }
 
-/// A capacity plus an eighth: eviction runs once per eighth of growth, not per insert.
-fn over(cap: usize) -> usize {
+/// The size past which a state of capacity `cap` is cut back to `cap` (ADR 0015): a
+/// capacity plus an eighth, so eviction runs once per eighth of growth, not per insert.
+pub fn eviction_point(cap: usize) -> usize {
     cap.saturating_add(cap / 8)
 }
 

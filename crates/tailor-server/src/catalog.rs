@@ -294,8 +294,7 @@ impl Catalog {
         if let Some(id) = created {
             let mut order = self.learned_order.lock();
             order.push_back(id);
-            let learned = items.len() - self.fed.load(Ordering::Relaxed);
-            if learned > self.max_learned.saturating_add(self.max_learned / 8) {
+            if self.learned_in(&items) > tailor_features::eviction_point(self.max_learned) {
                 self.forget_learned(&mut items, &mut by_created, &mut order);
             }
         }
@@ -310,7 +309,7 @@ impl Catalog {
         order: &mut VecDeque<String>,
     ) {
         let mut forgotten = 0u64;
-        while items.len() - self.fed.load(Ordering::Relaxed) > self.max_learned {
+        while self.learned_in(items) > self.max_learned {
             let Some(id) = order.pop_front() else { break };
             if items.get(&id).is_some_and(|i| i.from_events) {
                 let old = items.remove(&id);
@@ -318,8 +317,7 @@ impl Catalog {
                 forgotten += 1;
             }
         }
-        let learned = items.len() - self.fed.load(Ordering::Relaxed);
-        if order.len() > 2 * learned + 1024 {
+        if order.len() > 2 * self.learned_in(items) + 1024 {
             let mut seen = rustc_hash::FxHashSet::default();
             let kept: Vec<String> = order
                 .drain(..)
@@ -528,7 +526,11 @@ impl Catalog {
 
     /// Items only events introduced (bounded by `catalog.max_learned_items`).
     pub fn learned_len(&self) -> usize {
-        let items = self.items.read();
+        self.learned_in(&self.items.read())
+    }
+
+    /// Items of `items` (the locked map) that only events introduced.
+    fn learned_in(&self, items: &FxHashMap<String, Arc<Item>>) -> usize {
         items.len() - self.fed.load(Ordering::Relaxed)
     }
 

@@ -162,7 +162,7 @@ impl PartitionState {
         if self
             .kinds
             .iter()
-            .any(|k| k.len() > cap.saturating_add(cap / 8))
+            .any(|k| k.len() > crate::state::eviction_point(cap))
         {
             self.evict_over_capacity();
         }
