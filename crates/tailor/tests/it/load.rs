@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common;
-use common::{free_port, get_json, metric, spawn_serve, stop_gracefully, wait_ready, Server};
+use common::{
+    free_port, get_json, get_text, metric, spawn_serve, stop_gracefully, wait_ready, Server,
+};
 
 fn num(row: &Value, key: &str) -> u64 {
     row[key]
@@ -133,14 +135,7 @@ async fn wrk_on_ingest_and_recommendations_at_once_fails_nothing_and_loses_nothi
         Some(acked),
         "{status}"
     );
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = get_text(&http, &format!("{url}/metrics")).await;
     assert_eq!(
         metric(&metrics, "tailor_collector_events_accepted_total", &[]),
         Some(acked as f64),

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::common;
-use common::{free_port, get_json, metric, stop_gracefully, wait_ready, Server};
+use common::{free_port, get_json, get_text, metric, stop_gracefully, wait_ready, Server};
 
 const MAX_LIVE_ITEMS: u64 = 2_000;
 const MAX_LIVE_USERS: u64 = 2_000;
@@ -358,14 +358,7 @@ impl Worst {
         let users = n(&status["live"]["users"]);
         let learned = n(&status["catalog"]["learned_items"]);
         let dedupe = n(&status["collector"]["dedupe_entries"]);
-        let text = http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let text = get_text(http, &format!("{url}/metrics")).await;
         let keys = metric(&text, "tailor_features_state_keys", &[]).unwrap_or(0.0) as u64;
         self.live_items = self.live_items.max(items);
         self.live_users = self.live_users.max(users);

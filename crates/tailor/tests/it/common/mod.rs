@@ -55,6 +55,12 @@ pub fn spawn_serve(data: &str, port: u16) -> std::process::Child {
         .expect("spawn tailor serve")
 }
 
+/// GETs `url` and returns the body as text (a `/metrics` scrape).
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    let resp = http.get(url).send().await.expect("get");
+    resp.text().await.expect("body text")
+}
+
 /// GETs `url` and parses the JSON answer (any status).
 pub async fn get_json(http: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
     let resp = http.get(url).send().await.expect("get");
