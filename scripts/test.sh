@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (the official Segment
-# SDK, moto's S3 server, an OpenAPI validator and selenium from PyPI; Debian's chromium and
+# SDK, moto's S3 server, an OpenAPI validator, selenium and confluent-kafka (an independent Kafka reader) from PyPI; Debian's chromium and
 # chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
 # answers on 127.0.0.1:6379; Debian's prometheus for promtool; Debian's wrk for the load test;
 # a tansu Kafka-protocol broker on a free loopback port, installed with cargo once; and
@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 on_exit=""
 trap 'eval "$on_exit"' EXIT
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import segment.analytics, moto.server, openapi_spec_validator, selenium" 2>/dev/null; then
-    echo "==> installing segment-analytics-python, moto[server] (an S3 API for the lake tests), openapi-spec-validator and selenium into .venv"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import segment.analytics, moto.server, openapi_spec_validator, selenium, confluent_kafka" 2>/dev/null; then
+    echo "==> installing segment-analytics-python, moto[server] (an S3 API for the lake tests), openapi-spec-validator, selenium and confluent-kafka into .venv"
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check segment-analytics-python==2.4.0 "moto[server]==5.1.*" "openapi-spec-validator==0.7.*" "selenium==4.*"
+    .venv/bin/pip install --quiet --disable-pip-version-check segment-analytics-python==2.4.0 "moto[server]==5.1.*" "openapi-spec-validator==0.7.*" "selenium==4.*" "confluent-kafka==2.*"
 fi
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     echo "==> installing chromium and chromium-driver (the browser test drives the demo shop)"

@@ -20,6 +20,8 @@ pub const SKIPPED_RECORDS_TOTAL: &str = "tailor_lake_skipped_records_total";
 pub const COMMITS_TOTAL: &str = "tailor_lake_commits_total";
 /// Counter: flushes that failed (retried by the running sink).
 pub const FLUSH_ERRORS_TOTAL: &str = "tailor_lake_flush_errors_total";
+/// Counter: reads of the log that failed (retried by the running sink).
+pub const READ_FAILURES_TOTAL: &str = "tailor_lake_read_failures_total";
 /// Histogram: duration of one flush (encode, upload, commit).
 pub const FLUSH_SECONDS: &str = "tailor_lake_flush_seconds";
 /// Gauge: now minus the newest event time committed to the lake.
@@ -98,6 +100,11 @@ pub fn describe() {
         FLUSH_ERRORS_TOTAL,
         Unit::Count,
         "Lake flushes that failed; the running sink retries them."
+    );
+    describe_counter!(
+        READ_FAILURES_TOTAL,
+        Unit::Count,
+        "Reads of the log by the lake sink that failed (log unavailable); retried with backoff."
     );
     describe_histogram!(
         FLUSH_SECONDS,

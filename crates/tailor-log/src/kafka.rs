@@ -43,6 +43,10 @@ use crate::{
     TopicInfo, MAX_PARTITIONS,
 };
 
+mod group;
+
+pub use group::GroupMember;
+
 /// The logical name of the events topic, which the URL's path may rename.
 const EVENTS: &str = "events";
 
@@ -235,6 +239,30 @@ impl KafkaOptions {
         c
     }
 
+    /// The idempotent, acks=all producer with the configured knobs.
+    fn producer(&self) -> std::result::Result<FutureProducer, KafkaError> {
+        self.base()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("batch.size", self.batch_bytes.to_string())
+            .set("compression.type", &self.compression)
+            .set(
+                "queue.buffering.max.messages",
+                self.max_queued_records.to_string(),
+            )
+            .set(
+                "queue.buffering.max.kbytes",
+                self.max_queued_kbytes.to_string(),
+            )
+            .set("delivery.timeout.ms", self.delivery_timeout_ms.to_string())
+            .set(
+                "message.max.bytes",
+                (self.max_record_bytes + 1024).to_string(),
+            )
+            .create()
+    }
+
     /// A consumer that never joins its group (readers assign partitions, committers only
     /// commit) and never creates topics by asking for them.
     fn consumer(&self, group: &str) -> ClientConfig {
@@ -268,10 +296,41 @@ struct PartReader {
 
 type SharedReader = Arc<Mutex<PartReader>>;
 
+/// The producer, and whether the cluster refused it for good.
+struct Producing {
+    producer: FutureProducer,
+    /// Set when a delivery failed in a way that makes this producer unsafe or useless
+    /// ([`unusable_after`]); the next append replaces it.
+    poisoned: AtomicBool,
+}
+
+/// Delivery errors after which the producer is replaced rather than reused:
+/// - the cluster refused its producer id or epoch (it lost or moved on from the producer's
+///   sequence state, e.g. a broker restarted without it): librdkafka does not always raise
+///   these as fatal, and every later record fails the same way;
+/// - a record timed out (the cluster was away past `delivery.timeout.ms`): librdkafka then
+///   bumps the producer's epoch and restarts its sequence numbers, which a broker that keeps
+///   sequence state but not epochs (tansu 0.6 after a restart) takes for duplicates and
+///   acknowledges without storing. A new producer id cannot be mistaken for an old one.
+fn unusable_after(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+                | RDKafkaErrorCode::MessageTimedOut
+        )
+    )
+}
+
 struct Inner {
     opts: KafkaOptions,
     timeout: Duration,
-    producer: FutureProducer,
+    /// Replaced when it hits a fatal error ([`Inner::producer`]).
+    producer: RwLock<Arc<Producing>>,
     /// Metadata and watermark lookups.
     meta: BaseConsumer,
     admin: AdminClient<DefaultClientContext>,
@@ -309,28 +368,7 @@ impl KafkaLog {
             field: "log.kafka".into(),
             reason: format!("cannot create the Kafka {what}: {e}"),
         };
-        let producer: FutureProducer = opts
-            .base()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", opts.linger_ms.to_string())
-            .set("batch.size", opts.batch_bytes.to_string())
-            .set("compression.type", &opts.compression)
-            .set(
-                "queue.buffering.max.messages",
-                opts.max_queued_records.to_string(),
-            )
-            .set(
-                "queue.buffering.max.kbytes",
-                opts.max_queued_kbytes.to_string(),
-            )
-            .set("delivery.timeout.ms", opts.delivery_timeout_ms.to_string())
-            .set(
-                "message.max.bytes",
-                (opts.max_record_bytes + 1024).to_string(),
-            )
-            .create()
-            .map_err(|e| create("producer", e))?;
+        let producer = opts.producer().map_err(|e| create("producer", e))?;
         let meta: BaseConsumer = opts
             .consumer("tailor-metadata")
             .create()
@@ -350,7 +388,10 @@ impl KafkaLog {
             inner: Arc::new(Inner {
                 opts,
                 timeout,
-                producer,
+                producer: RwLock::new(Arc::new(Producing {
+                    producer,
+                    poisoned: AtomicBool::new(false),
+                })),
                 meta,
                 admin,
                 topics: RwLock::new(BTreeMap::new()),
@@ -655,12 +696,46 @@ impl Inner {
         Ok(())
     }
 
+    /// The producer, replaced first if it hit a fatal error or a delivery failed in a way
+    /// that makes it unusable ([`unusable_after`]): its appends in flight fail (503, the
+    /// clients retry) and the next ones go through a fresh producer with a new producer id,
+    /// instead of every append failing until a restart.
+    fn producer(&self) -> Result<Arc<Producing>> {
+        let current = self.producer.read().clone();
+        let reason = match current.producer.client().fatal_error() {
+            Some((code, reason)) => format!("{code:?}: {reason}"),
+            None if current.poisoned.load(Ordering::Acquire) => {
+                "a delivery failed (timed out, or its producer id was refused)".to_owned()
+            }
+            None => return Ok(current),
+        };
+        let mut slot = self.producer.write();
+        if Arc::ptr_eq(&slot, &current) {
+            tracing::error!(%reason, "the Kafka producer cannot deliver any more; replacing it (appends in flight on it fail and are answered 503)");
+            metrics::counter!(m::PRODUCER_RESTARTS_TOTAL).increment(1);
+            let fresh = self
+                .opts
+                .producer()
+                .map_err(|e| self.unavailable("replacing the producer", e))?;
+            let old = std::mem::replace(
+                &mut *slot,
+                Arc::new(Producing {
+                    producer: fresh,
+                    poisoned: AtomicBool::new(false),
+                }),
+            );
+            // Dropping purges and flushes (up to 500 ms): off the caller's path.
+            std::thread::spawn(move || drop(old));
+        }
+        Ok(slot.clone())
+    }
+
     /// Queues every record or none; returns their delivery futures.
     fn enqueue(
         &self,
         topic: &str,
         records: Vec<Record>,
-    ) -> Result<Vec<rdkafka::producer::DeliveryFuture>> {
+    ) -> Result<(Arc<Producing>, Vec<rdkafka::producer::DeliveryFuture>)> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -685,7 +760,8 @@ impl Inner {
         let partitions = self.partitions(topic)?;
         let physical = self.opts.physical(topic);
         let _one_at_a_time = self.enqueue.lock();
-        let queued = self.producer.in_flight_count().max(0) as usize;
+        let producer = self.producer()?;
+        let queued = producer.producer.in_flight_count().max(0) as usize;
         metrics::gauge!(m::QUEUE_DEPTH).set(queued as f64);
         if queued + records.len() > self.opts.max_queued_records as usize {
             metrics::counter!(m::BACKPRESSURE_TOTAL).increment(1);
@@ -709,7 +785,7 @@ impl Inner {
                 }
                 record = record.headers(h);
             }
-            match self.producer.send_result(record) {
+            match producer.producer.send_result(record) {
                 Ok(f) => futures.push(f),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     // The byte bound was hit mid-batch: the records already queued will be
@@ -721,7 +797,7 @@ impl Inner {
                 Err((e, _)) => return Err(self.unavailable("producing", e)),
             }
         }
-        Ok(futures)
+        Ok((producer, futures))
     }
 }
 
@@ -757,7 +833,7 @@ impl Log for KafkaLog {
         topic: &str,
         records: Vec<Record>,
     ) -> BoxFuture<'static, Result<Vec<Appended>>> {
-        let futures = match self.inner.enqueue(topic, records) {
+        let (producer, futures) = match self.inner.enqueue(topic, records) {
             Ok(f) => f,
             Err(e) => return Box::pin(std::future::ready(Err(e))),
         };
@@ -773,6 +849,9 @@ impl Log for KafkaLog {
                         offset: d.offset.max(0) as u64,
                     }),
                     Ok(Err((e, _))) => {
+                        if unusable_after(&e) {
+                            producer.poisoned.store(true, Ordering::Release);
+                        }
                         failure.get_or_insert_with(|| inner.unavailable("delivering", e));
                     }
                     Err(_) => {
@@ -893,12 +972,27 @@ impl Log for KafkaLog {
             .committed_within(group, topic, partition, self.inner.timeout)
     }
 
+    fn join_group(
+        &self,
+        group: &str,
+        topic: &str,
+        session_timeout: Duration,
+        on_revoke: crate::RevokeHook,
+    ) -> Result<Box<dyn crate::Membership>> {
+        Ok(Box::new(self.group_member(
+            group,
+            topic,
+            session_timeout,
+            on_revoke,
+        )?))
+    }
+
     fn close(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let flushed = self
-            .inner
+        let producing = self.inner.producer.read().clone();
+        let flushed = producing
             .producer
             .flush(self.inner.timeout)
             .map_err(|e| self.inner.unavailable("flushing on close", e));

@@ -27,7 +27,7 @@ pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use erasure::{ErasureList, ERASURES_TOPIC};
 pub use error::{Error, Result};
 #[cfg(feature = "kafka")]
-pub use kafka::{KafkaLog, KafkaOptions};
+pub use kafka::{GroupMember, KafkaLog, KafkaOptions};
 pub use partitioner::{murmur2, partition_for_key};
 
 /// The header of a placeholder record a reader gets for an offset whose stored bytes were
@@ -132,6 +132,41 @@ pub trait Log: Send + Sync + 'static {
     fn committed(&self, group: &str, topic: &str, partition: u32) -> Result<Option<u64>>;
     /// Flush, fsync and stop writing; idempotent. Appends after close fail with [`Error::Closed`].
     fn close(&self) -> Result<()>;
+    /// Joins consumer group `group` on `topic`, whose members share its partitions (see
+    /// [`Membership`]). Only a Kafka log has groups of processes; the embedded log has one
+    /// writer process.
+    fn join_group(
+        &self,
+        group: &str,
+        topic: &str,
+        session_timeout: Duration,
+        on_revoke: RevokeHook,
+    ) -> Result<Box<dyn Membership>> {
+        let _ = (group, topic, session_timeout, on_revoke);
+        Err(Error::Config {
+            field: "live.assignment".into(),
+            reason: "processors share partitions through a Kafka consumer group: set log.url to kafka://…".into(),
+        })
+    }
+}
+
+/// Called with the partitions a rebalance takes away from this member, before the group
+/// gives them to another.
+pub type RevokeHook = std::sync::Arc<dyn Fn(&[u32]) + Send + Sync>;
+
+/// One member's view of a consumer group ([`Log::join_group`]).
+pub trait Membership: Send {
+    /// Serves the group protocol for up to `timeout` (heartbeats, rebalances; the revoke
+    /// hook runs in here). Returns the partitions owned now if they changed since the last
+    /// call.
+    fn poll(&self, timeout: Duration) -> Result<Option<Vec<u32>>>;
+    /// The partitions owned now.
+    fn assigned(&self) -> Vec<u32>;
+    /// Assignments received since joining.
+    fn rebalances(&self) -> u64;
+    /// Leaves the group (the hook runs for what is still owned), so the others take over
+    /// without waiting for the session timeout.
+    fn leave(self: Box<Self>);
 }
 
 /// Check a topic or group name: 1-200 characters from `[A-Za-z0-9._-]`, not `.` or `..`.

@@ -27,6 +27,8 @@ pub const QUARANTINED_RECORDS_TOTAL: &str = "tailor_log_quarantined_records_tota
 /// Counter with an `op` label: Kafka requests that failed (connecting, producing,
 /// delivering, reading, committing, ...).
 pub const KAFKA_ERRORS_TOTAL: &str = "tailor_log_kafka_errors_total";
+/// Counter: Kafka producers replaced after a fatal error (e.g. fenced by the cluster).
+pub const PRODUCER_RESTARTS_TOTAL: &str = "tailor_log_kafka_producer_restarts_total";
 
 /// Describe every metric of this crate to the installed recorder.
 pub fn describe() {
@@ -84,5 +86,10 @@ pub fn describe() {
         KAFKA_ERRORS_TOTAL,
         Unit::Count,
         "Requests to the Kafka cluster that failed, by operation."
+    );
+    describe_counter!(
+        PRODUCER_RESTARTS_TOTAL,
+        Unit::Count,
+        "Kafka producers replaced after a fatal error (fenced, lost sequence state)."
     );
 }

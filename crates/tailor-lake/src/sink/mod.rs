@@ -258,8 +258,33 @@ impl LakeSink {
         if self.config.retention_days > 0 {
             self.jobs.declare("lake_retention", "hourly");
         }
+        let mut read_failures = 0u32;
         loop {
-            let full = self.fill(&*log, &mut buf).await?;
+            let full = match self.fill(&*log, &mut buf).await {
+                Ok(full) => {
+                    read_failures = 0;
+                    full
+                }
+                // The log can be away for a while (a Kafka outage, a restarting broker):
+                // what is buffered stays, and reading resumes where it stopped.
+                Err(e) => {
+                    read_failures += 1;
+                    let pause = Duration::from_millis(250 << read_failures.min(5));
+                    tracing::error!(error = %e, retry_in = ?pause, "the lake sink cannot read the log; retrying");
+                    metrics::counter!(m::READ_FAILURES_TOTAL).increment(1);
+                    tokio::select! {
+                        () = &mut shutdown => {
+                            if buf.dirty() {
+                                let prepared = self.prepare(&mut buf)?;
+                                stats.add(&self.flush(&prepared).await?);
+                                self.report_group_offsets(&*log, &prepared);
+                            }
+                            return Ok(stats);
+                        }
+                        () = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
             let asked = self
                 .flush_requested
                 .swap(false, std::sync::atomic::Ordering::Relaxed);

@@ -6,6 +6,7 @@ mod common;
 mod exactly_once;
 mod layout;
 mod maintenance;
+mod moto;
 mod quality;
 mod s3;
 mod sql;

@@ -143,3 +143,78 @@ async fn a_second_client_sees_the_same_topics_records_and_offsets() {
     let w = tokio::spawn(reader.wait_for("events", 0, 1_000, Duration::from_millis(200)));
     assert!(!w.await.expect("task"));
 }
+
+/// Polls every member until `done` holds of their assignments (or panics after 60 s),
+/// returning them.
+fn poll_until(
+    members: &[&dyn tailor_log::Membership],
+    done: impl Fn(&[Vec<u32>]) -> bool,
+) -> Vec<Vec<u32>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        for m in members {
+            m.poll(Duration::from_millis(100)).expect("poll");
+        }
+        let now: Vec<Vec<u32>> = members.iter().map(|m| m.assigned()).collect();
+        if done(&now) {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the group did not settle: {now:?}"
+        );
+    }
+}
+
+/// Two members of one group share the topic's partitions, each partition owned by one;
+/// partitions taken from the first reach its revoke hook before the second gets them; when
+/// one leaves, the other owns everything. The embedded log has no groups and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_share_partitions_and_hand_them_over() {
+    let log = kafka(options());
+    log.create_topic("events", 4).expect("topic");
+    let revoked = Arc::new(parking_lot::Mutex::new(Vec::<u32>::new()));
+    let hook = {
+        let revoked = revoked.clone();
+        Arc::new(move |ps: &[u32]| revoked.lock().extend_from_slice(ps)) as tailor_log::RevokeHook
+    };
+    let session = Duration::from_secs(6);
+    let a = log
+        .join_group("procs", "events", session, hook)
+        .expect("join a");
+    let all = poll_until(&[a.as_ref()], |n| n[0].len() == 4);
+    assert_eq!(all[0], vec![0, 1, 2, 3]);
+    assert_eq!(a.rebalances(), 1);
+
+    let b = log
+        .join_group("procs", "events", session, Arc::new(|_: &[u32]| {}))
+        .expect("join b");
+    let split = poll_until(&[a.as_ref(), b.as_ref()], |n| {
+        !n[0].is_empty() && !n[1].is_empty() && n[0].len() + n[1].len() == 4
+    });
+    let mut union: Vec<u32> = split.concat();
+    union.sort_unstable();
+    assert_eq!(
+        union,
+        vec![0, 1, 2, 3],
+        "each partition owned once: {split:?}"
+    );
+    assert!(
+        split[1].iter().all(|p| revoked.lock().contains(p)),
+        "what b got, a gave up through its hook first: {split:?}, revoked {:?}",
+        revoked.lock()
+    );
+
+    a.leave();
+    let after = poll_until(&[b.as_ref()], |n| n[0].len() == 4);
+    assert_eq!(after[0], vec![0, 1, 2, 3]);
+    b.leave();
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let embedded = tailor_log::EmbeddedLog::open(dir.path(), Default::default()).expect("open");
+    let err = embedded
+        .join_group("procs", "events", session, Arc::new(|_: &[u32]| {}))
+        .err()
+        .expect("no groups on the embedded log");
+    assert!(err.to_string().contains("kafka://"), "{err}");
+}
