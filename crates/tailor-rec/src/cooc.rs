@@ -175,6 +175,11 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
             max: cfg.max_k,
         });
     }
+    if state.items.is_empty() {
+        // No live model in this process (an API replica: `roles` without `processor`),
+        // or nothing seen yet: trending from the features, by id.
+        return Ok(trending_by_id(req, k));
+    }
     let mut seeds: FxHashMap<ItemIdx, f64> = FxHashMap::default();
     let mut exclude: FxHashSet<ItemIdx> = FxHashSet::default();
     let mut strategy = "trending";
@@ -302,6 +307,34 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
         strategy: strategy.to_owned(),
         items,
     })
+}
+
+/// The request's trending list (from the global feature row), best first, without the
+/// context item and the user's purchases; empty without one.
+fn trending_by_id(req: &RecRequest<'_>, k: usize) -> RecResponse {
+    let list = req.trending.unwrap_or_default();
+    let max = list.first().map_or(0.0, |t| t.1).max(f64::MIN_POSITIVE);
+    let excluded = |id: &str| {
+        req.item == Some(id)
+            || req
+                .user
+                .is_some_and(|u| u.purchased.iter().any(|p| p == id))
+    };
+    RecResponse {
+        model: MODEL_NAME.to_owned(),
+        strategy: "trending".to_owned(),
+        items: list
+            .iter()
+            .filter(|(id, _)| !excluded(id))
+            .take(k)
+            .map(|(id, v)| RecItem {
+                item_id: id.clone(),
+                score: (v / max * 1e6).round() / 1e6,
+                category: None,
+                sources: Vec::new(),
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -236,8 +236,11 @@ pub struct Catalog {
     /// the API since are skipped when met), and the most kept ([`Catalog::with_capacity`]).
     learned_order: parking_lot::Mutex<VecDeque<String>>,
     max_learned: usize,
-    /// Serializes changes so the log's order is the order applied.
+    /// Serializes this process's changes.
     write: tokio::sync::Mutex<()>,
+    /// The next offset of the topic to apply: changes are applied in the log's order only,
+    /// whoever wrote them, so every process's catalog goes through the same states.
+    next: parking_lot::Mutex<u64>,
 }
 
 impl Catalog {
@@ -263,22 +266,54 @@ impl Catalog {
             learned_order: parking_lot::Mutex::new(VecDeque::new()),
             max_learned: max_learned.max(1),
             write: tokio::sync::Mutex::new(()),
+            next: parking_lot::Mutex::new(0),
         };
-        let mut off = catalog.log.start_offset(CATALOG_TOPIC, 0)?;
+        *catalog.next.lock() = catalog.log.start_offset(CATALOG_TOPIC, 0)?;
+        catalog.sync()?;
+        Ok(catalog)
+    }
+
+    /// Applies the changes stored since the last call (by this process or any other);
+    /// returns how many. Run on open, after each change, and every second by
+    /// [`Catalog::follow`].
+    pub fn sync(&self) -> Result<usize> {
+        let mut next = self.next.lock();
+        let mut n = 0;
         loop {
-            let recs = catalog.log.read(CATALOG_TOPIC, 0, off, 1000)?;
-            let Some(last) = recs.last() else { break };
-            off = last.offset + 1;
+            let recs = self.log.read(CATALOG_TOPIC, 0, *next, 1000)?;
+            let Some(last) = recs.last() else {
+                return Ok(n);
+            };
+            *next = last.offset + 1;
+            n += recs.len();
             for r in &recs {
                 match serde_json::from_slice::<Change>(&r.value) {
-                    Ok(c) => catalog.apply(c),
+                    Ok(c) => self.apply(c),
                     Err(e) => {
                         tracing::warn!(offset = r.offset, error = %e, "skipping an unreadable catalog change")
                     }
                 }
             }
         }
-        Ok(catalog)
+    }
+
+    /// Applies changes other processes store (`roles` split over processes), as they come.
+    pub async fn follow(self: Arc<Self>) {
+        loop {
+            let next = *self.next.lock();
+            self.log
+                .wait_for(CATALOG_TOPIC, 0, next, std::time::Duration::from_secs(1))
+                .await;
+            let me = self.clone();
+            match tokio::task::spawn_blocking(move || me.sync()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read the catalog topic; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "catalog follow task failed"),
+            }
+        }
     }
 
     fn apply(&self, change: Change) {
@@ -437,11 +472,32 @@ impl Catalog {
                 Ok(Record::new(id.to_owned(), value, at))
             })
             .collect::<Result<Vec<_>>>()?;
-        self.log.append(CATALOG_TOPIC, records).await?;
-        for c in changes {
-            self.apply(c);
+        let appended = self.log.append(CATALOG_TOPIC, records).await?;
+        let Some(last) = appended.iter().map(|a| a.offset).max() else {
+            return Ok(());
+        };
+        // Applied from the log, in its order, so this process reads its own change when
+        // the call returns.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            self.sync()?;
+            if *self.next.lock() > last {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Catalog(format!(
+                    "the change stored at offset {last} of the catalog topic did not become readable within 10 s"
+                )));
+            }
+            self.log
+                .wait_for(
+                    CATALOG_TOPIC,
+                    0,
+                    last,
+                    std::time::Duration::from_millis(100),
+                )
+                .await;
         }
-        Ok(())
     }
 
     /// Stores items (durably: answered after the log's fsync).

@@ -17,6 +17,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// HTTP listen address.
     pub listen: String,
+    /// What this process runs (`roles = ["collector", "api"]`; default every role; see
+    /// [`crate::roles`]).
+    pub roles: crate::roles::Roles,
     pub collector: CollectorConfig,
     /// The durable log (`[log]`, or just `log = "kafka://…"`).
     #[serde(deserialize_with = "log_config")]
@@ -120,6 +123,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./tailor-data"),
             listen: "127.0.0.1:8080".into(),
+            roles: crate::roles::Roles::default(),
             collector: CollectorConfig::default(),
             log: LogConfig::default(),
             online: "embedded://".into(),
@@ -206,7 +210,7 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     /// fsync before acknowledging (turning it off gives up durability; benchmarks only).
     pub fsync: bool,
-    /// Pending append requests before the collector answers 429.
+    /// Pending append requests before the collector answers 503 (`backpressure`).
     pub queue_capacity: usize,
     /// Producer and client settings of a `kafka://` log (`[log.kafka]`).
     pub kafka: tailor_log::KafkaOptions,
@@ -277,6 +281,21 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// Roles that need what only another process can provide (ADR 0016).
+    fn validate_roles(&self) -> Result<(), String> {
+        use crate::roles::Role;
+        let shared_store = self.online.starts_with("redis://");
+        if self.roles.has(Role::Api) && !self.roles.has(Role::Processor) && !shared_store {
+            return Err(format!(
+                "roles: an api process without the processor role reads the features another \
+                 process writes, so online must be a shared store (redis://…), not {:?}: \
+                 embedded:// and memory:// live inside the processor's process",
+                self.online
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every value; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         let _: SocketAddr = self.listen.parse().map_err(|e| {
@@ -315,6 +334,7 @@ impl Config {
             return Err("log.queue_capacity must be greater than 0".into());
         }
         self.live.validate()?;
+        self.validate_roles()?;
         if self.models.max_training_events == 0 {
             return Err("models.max_training_events must be greater than 0".into());
         }

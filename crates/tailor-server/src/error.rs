@@ -32,6 +32,8 @@ pub enum Error {
     Lake(String),
     #[error("model: {0}")]
     Model(String),
+    #[error("catalog: {0}")]
+    Catalog(String),
     #[error("nothing to train: {0}")]
     NothingToTrain(String),
 }

@@ -329,14 +329,13 @@ impl Ingest {
             }
             Err(tailor_log::Error::Backpressure) => {
                 metrics::counter!(m::REQUESTS_REJECTED, "reason" => "backpressure").increment(1);
-                Err(ApiError {
-                    retry_after: Some(1),
-                    ..ApiError::new(
-                        axum::http::StatusCode::TOO_MANY_REQUESTS,
-                        "backpressure",
-                        "the log's write queue is full; retry after the indicated delay",
-                    )
-                })
+                // The server is overloaded, not the client over a quota (that is 429,
+                // per key): 503, as for a log that cannot store (ADR 0016).
+                Err(ApiError::unavailable(
+                    "backpressure",
+                    "the log's write queue is full; nothing of this request was stored; retry after the indicated delay",
+                    1,
+                ))
             }
             Err(e) if e.is_disk_full() => {
                 tracing::error!(error = %e, "the log's disk is full; refusing events until space is freed");

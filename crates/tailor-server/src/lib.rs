@@ -19,6 +19,7 @@ mod mix;
 pub mod models;
 pub mod quality;
 pub mod registry_store;
+pub mod roles;
 pub mod routes;
 pub mod schedule;
 pub mod state;
@@ -41,6 +42,7 @@ use tokio::task::JoinHandle;
 pub use config::{Config, LogBackend};
 pub use error::{ApiError, Error, Result};
 pub use ingest::{DEAD_LETTER_TOPIC, EVENTS_TOPIC};
+use roles::Role;
 use state::{App, AppState};
 
 /// Consumer group of the live processor.
@@ -101,23 +103,35 @@ fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// The router over shared state (all routes).
+/// The router over shared state: every route, those of roles this process does not run
+/// answering `421` (see [`roles`]).
 pub fn router(app: App) -> Router {
     let max = app.cfg.collector.max_request_bytes;
+    let gate = |r: Router<App>, role: Role| {
+        r.route_layer(axum::middleware::from_fn_with_state(
+            (app.clone(), role),
+            roles::require,
+        ))
+    };
     Router::new()
-        .merge(routes::collector::router())
-        .merge(routes::recommend::router())
-        .merge(routes::features::router())
-        .merge(routes::sql::router())
-        .merge(routes::schemas::router())
+        .merge(gate(routes::collector::router(), Role::Collector))
+        .merge(gate(routes::schemas::router(), Role::Collector))
+        .merge(gate(routes::recommend::router(), Role::Api))
+        .merge(gate(routes::features::router(), Role::Api))
+        .merge(gate(routes::sql::router(), Role::Api))
+        .merge(gate(routes::experiments::router(), Role::Api))
+        .merge(gate(routes::admin::trainer_router(), Role::Trainer))
+        // An erasure rewrites the processor's state and the lake's files in place.
+        .merge(gate(
+            gate(routes::users::router(), Role::Processor),
+            Role::Lake,
+        ))
         .merge(routes::dead_letters::router())
         .merge(routes::ops::router())
         .merge(routes::admin::router())
         .merge(routes::items::router())
-        .merge(routes::experiments::router())
         .merge(routes::web::router())
         .merge(routes::keys::router())
-        .merge(routes::users::router())
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             routes::guard,
@@ -216,35 +230,60 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
     let erasures = Arc::new(tailor_log::ErasureList::load(dyn_log.as_ref())?);
     let online = tailor_features::online::open(&cfg.online)?;
-    let processor = Processor::open(
-        dyn_log.clone(),
-        ProcessorOptions {
-            topic: EVENTS_TOPIC.into(),
-            group: LIVE_GROUP.into(),
-            live: cfg.live.clone(),
-            features: cfg.features.clone(),
-            online,
-            checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
-        },
-    )?
-    .with_erasures(erasures.clone());
-    let live = processor.state();
-    let features = processor.reader();
-    let feature_set = processor.engine().read().feature_set().clone();
-    let processor = processor.spawn()?;
+    let roles = cfg.roles.clone();
+    if !roles.is_all() && matches!(cfg.log.backend(), Ok(config::LogBackend::Embedded)) {
+        tracing::warn!(%roles, "running some roles on an embedded log: no other process can open it for writing, so the roles not run here run nowhere");
+    }
+    let (live, features, feature_set, processor) = if roles.has(Role::Processor) {
+        let processor = Processor::open(
+            dyn_log.clone(),
+            ProcessorOptions {
+                topic: EVENTS_TOPIC.into(),
+                group: LIVE_GROUP.into(),
+                live: cfg.live.clone(),
+                features: cfg.features.clone(),
+                online,
+                checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
+            },
+        )?
+        .with_erasures(erasures.clone());
+        let live = processor.state();
+        let features = processor.reader();
+        let feature_set = processor.engine().read().feature_set().clone();
+        (live, features, feature_set, Some(processor.spawn()?))
+    } else {
+        // Another process applies events: features come from the shared store it writes
+        // (config validation refuses an api role reading a process-local store).
+        let engine = tailor_features::FeatureEngine::new(&cfg.features, 1)?;
+        let feature_set = engine.feature_set().clone();
+        let features: Arc<dyn tailor_features::FeatureReader> = match online {
+            tailor_features::OnlineBackend::Store(store) => store,
+            tailor_features::OnlineBackend::Live => Arc::new(
+                tailor_features::online::LiveReader::new(Arc::new(RwLock::new(engine))),
+            ),
+        };
+        let live = Arc::new(RwLock::new(tailor_features::LiveState::default()));
+        (live, features, feature_set, None)
+    };
     let quality = quality::QualityHub::start(
         &cfg.quality,
         cfg.data_dir.join("quality-baselines.json"),
         catalog.clone(),
     );
-    let lake = lake::LakeHandle::spawn(
-        &cfg.lake,
-        &cfg.data_dir,
-        dyn_log.clone(),
-        Some(quality.monitor()),
-        erasures.clone(),
-    )
-    .await?;
+    let lake = if roles.has(Role::Lake) {
+        Some(
+            lake::LakeHandle::spawn(
+                &cfg.lake,
+                &cfg.data_dir,
+                dyn_log.clone(),
+                Some(quality.monitor()),
+                erasures.clone(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let warehouse = Arc::new(
         tailor_lake::Warehouse::open(&cfg.lake, &cfg.data_dir)
             .await
@@ -283,8 +322,8 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     let eraser = Arc::new(erasure::Eraser::new(
         dyn_log.clone(),
         erasures.clone(),
-        Some(processor.control()),
-        Some(lake.sink.clone()),
+        processor.as_ref().map(|p| p.control()),
+        lake.as_ref().map(|l| l.sink.clone()),
         std::iter::once(&slot)
             .chain(variant_models.values())
             .cloned()
@@ -294,16 +333,17 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     for e in erasures.unfinished() {
         tracing::error!(erasure = %e.id, "an erasure was recorded but not finished (the server stopped meanwhile); its records stay hidden from every read, and asking for it again (DELETE /v1/users/ID) finishes it");
     }
-    let mut background = vec![tokio::spawn(reload_keys(auth.clone()))];
+    let mut background = vec![
+        tokio::spawn(reload_keys(auth.clone())),
+        tokio::spawn(catalog.clone().follow()),
+    ];
     for s in std::iter::once(&slot).chain(variant_models.values()) {
         background.push(tokio::spawn(poll_registry(
             s.clone(),
             Duration::from_millis(cfg.models.poll_ms),
         )));
     }
-    let schedule = cfg
-        .models
-        .retrain
+    let schedule = (cfg.models.retrain && roles.has(Role::Trainer))
         .then(|| Arc::new(schedule::Schedule::new(&cfg.models)));
     if let Some(s) = &schedule {
         background.push(tokio::spawn(schedule::run(trainer.clone(), s.clone())));
@@ -341,7 +381,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         schedule,
         quality,
         dashboard: dashboard::Dashboard::new(),
-        lake_jobs: lake.jobs.clone(),
+        lake_jobs: lake.as_ref().map(|l| l.jobs.clone()).unwrap_or_default(),
         eraser,
         prometheus,
         ready: AtomicBool::new(false),
@@ -374,13 +414,17 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }
-        processor.stop().await?;
-        lake.stop().await;
+        if let Some(p) = processor {
+            p.stop().await?;
+        }
+        if let Some(l) = lake {
+            l.stop().await;
+        }
         log.close()?;
         tracing::info!("tailor stopped cleanly");
         Ok(())
     });
-    tracing::info!(%addr, tls = tls.is_some(), "tailor listening");
+    tracing::info!(%addr, tls = tls.is_some(), %roles, "tailor listening");
     Ok(RunningServer {
         addr,
         tls: tls.is_some(),

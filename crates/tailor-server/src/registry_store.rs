@@ -39,7 +39,9 @@ pub fn load_or_init(path: &Path) -> Result<SchemaRegistry> {
 
 pub fn save(path: &Path, registry: &SchemaRegistry) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(&registry.snapshot()).unwrap_or_default();
-    let tmp = path.with_extension("json.tmp");
+    // Named per process: processes of split roles sharing a data directory may write it
+    // at once (the first start of each writes the defaults); the last rename wins whole.
+    let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(io(&tmp))?;
     f.write_all(&bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;

@@ -45,6 +45,10 @@ enum Command {
         /// Listen address (default 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        /// Roles this process runs, comma-separated: collector, processor, lake, trainer,
+        /// api (default `all`; overrides `roles` in the config).
+        #[arg(long, value_name = "ROLES")]
+        roles: Option<String>,
     },
     /// Start the server, send it a synthetic shop's events over HTTP, and show recommendations.
     Demo(commands::demo::DemoArgs),
@@ -156,7 +160,11 @@ async fn main() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { data, listen } => commands::serve::run(&data, listen.as_deref()).await,
+        Command::Serve {
+            data,
+            listen,
+            roles,
+        } => commands::serve::run(&data, listen.as_deref(), roles.as_deref()).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Generate(args) => commands::generate::run(args),
         Command::Bench { which } => commands::bench::run(which).await,

@@ -206,3 +206,49 @@ fn trending_from_the_feature_row_replaces_the_live_list() {
     let ids: Vec<&str> = r.items.iter().map(|i| i.item_id.as_str()).collect();
     assert_eq!(ids, vec!["s3", "s1"], "{r:?}");
 }
+
+/// Without a live model (an API replica without the processor role), the trending list
+/// from the features is the answer, by id, without the context item and purchases.
+#[test]
+fn an_empty_live_state_answers_trending_from_the_features() {
+    let trending = vec![
+        ("a".to_owned(), 8.0),
+        ("b".to_owned(), 4.0),
+        ("c".to_owned(), 2.0),
+        ("d".to_owned(), 1.0),
+    ];
+    let user = UserInputs {
+        purchased: vec!["b".into()],
+        ..UserInputs::default()
+    };
+    let r = recommend(
+        &LiveState::default(),
+        &RecConfig::default(),
+        &RecRequest {
+            user: Some(&user),
+            item: Some("a"),
+            k: Some(2),
+            trending: Some(&trending),
+        },
+    )
+    .expect("rec");
+    assert_eq!(r.strategy, "trending");
+    let got: Vec<(&str, f64)> = r
+        .items
+        .iter()
+        .map(|i| (i.item_id.as_str(), i.score))
+        .collect();
+    assert_eq!(got, vec![("c", 0.25), ("d", 0.125)]);
+    let none = recommend(
+        &LiveState::default(),
+        &RecConfig::default(),
+        &RecRequest {
+            user: None,
+            item: None,
+            k: Some(2),
+            trending: None,
+        },
+    )
+    .expect("rec");
+    assert!(none.items.is_empty());
+}

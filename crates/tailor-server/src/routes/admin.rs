@@ -15,13 +15,19 @@ use tailor_rec::training::TrainMode;
 use crate::error::ApiError;
 use crate::state::App;
 
+/// The registry's versions and the scheduled jobs: any process.
 pub fn router() -> Router<App> {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/jobs", get(scheduled))
+}
+
+/// Training jobs: the processes with the trainer role.
+pub fn trainer_router() -> Router<App> {
     Router::new()
         .route("/v1/admin/train", post(train))
         .route("/v1/admin/jobs", get(jobs))
         .route("/v1/admin/jobs/{id}", get(job))
-        .route("/v1/models", get(models))
-        .route("/v1/jobs", get(scheduled))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -109,6 +109,7 @@ pub fn status_json(app: &App) -> Value {
         .map(|(e, p)| e.saturating_sub(*p))
         .sum();
     json!({
+        "roles": app.cfg.roles,
         "log": {
             "events_end_offsets": ends,
             "dead_letter_end_offset": app.log.end_offset(DEAD_LETTER_TOPIC, 0).unwrap_or(0),

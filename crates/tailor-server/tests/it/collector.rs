@@ -376,3 +376,80 @@ async fn browser_library_paths_and_cors() {
     assert_eq!(resp.headers()["access-control-allow-origin"], origin);
     s.server.shutdown().await.expect("shutdown");
 }
+
+/// A full write queue is the server's overload, not the client's quota: `503` with code
+/// `backpressure` and `Retry-After`, nothing of the refused request stored, everything
+/// acknowledged stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_write_queue_answers_503_with_retry_after_and_stores_only_what_it_acknowledged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.log.queue_capacity = 1;
+    let s = start(cfg).await;
+    let (mut accepted, mut refused) = (0u64, Vec::new());
+    // Rounds of concurrent single-event requests until the queue was seen full (bounded).
+    for round in 0..30 {
+        let sends = (0..64).map(|i| {
+            let id = format!("bp-{round}-{i}");
+            let body = json!({"batch": [track(&format!("u{i}"), "Product Viewed",
+                json!({"product_id": "P1"}), &id, "2026-01-15T10:00:00Z")]});
+            let req = s.http.post(format!("{}/v1/batch", s.url)).json(&body);
+            async move { (body, req.send().await.expect("request")) }
+        });
+        for (body, resp) in futures::future::join_all(sends).await {
+            match resp.status().as_u16() {
+                200 => {
+                    let a: Value = resp.json().await.expect("json");
+                    accepted += a["accepted"].as_u64().expect("accepted");
+                }
+                503 => {
+                    assert_eq!(
+                        resp.headers()
+                            .get("retry-after")
+                            .map(|v| v.to_str().expect("ascii")),
+                        Some("1")
+                    );
+                    let e: Value = resp.json().await.expect("json");
+                    assert_eq!(e["code"], "backpressure", "{e}");
+                    refused.push(body);
+                }
+                other => panic!("unexpected status {other}"),
+            }
+        }
+        if !refused.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "a queue of one never filled under 64 concurrent requests"
+    );
+    // A refused event's id was not kept as seen: its retry is stored, not a duplicate.
+    for body in &refused {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, a) = s.post("/v1/batch", body.clone()).await;
+            if status == 200 {
+                assert_eq!(
+                    (a["accepted"].clone(), a["duplicates"].clone()),
+                    (json!(1), json!(0))
+                );
+                accepted += 1;
+                break;
+            }
+            assert_eq!(status, 503, "{a}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "retries kept being refused"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let status = s.wait_processed().await;
+    assert_eq!(
+        status["live"]["events_processed"],
+        json!(accepted),
+        "every acknowledged event reached the log once, the refused ones only by their retry"
+    );
+    s.server.shutdown().await.expect("shutdown");
+}

@@ -300,16 +300,6 @@ async fn a_forgotten_user_leaves_the_memory_store() {
 /// Redis (`TAILOR_TEST_REDIS_URL`, set by the test command), under a prefix of its own.
 #[tokio::test]
 async fn a_forgotten_user_leaves_the_redis_store() {
-    let base = std::env::var("TAILOR_TEST_REDIS_URL").unwrap_or_else(|_| {
-        panic!("TAILOR_TEST_REDIS_URL is not set: run the test command (make test), which finds or starts a Redis")
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    let url = format!(
-        "{}/0?prefix=tailor-test-erase-{nanos:x}:&ttl_secs=600",
-        base.trim_end_matches('/')
-    );
+    let url = common::redis_url("erase");
     forget_from_a_store(&url).await;
 }

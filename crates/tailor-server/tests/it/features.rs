@@ -43,20 +43,7 @@ async fn a_materialized_online_store_serves_the_same() {
 /// prefix of its own whose rows expire after ten minutes.
 #[tokio::test]
 async fn a_redis_online_store_serves_the_same() {
-    let base = std::env::var("TAILOR_TEST_REDIS_URL").unwrap_or_else(|_| {
-        panic!(
-            "TAILOR_TEST_REDIS_URL is not set: run the test command (make test), which finds \
-             or starts a Redis, or set it to e.g. redis://127.0.0.1:6379"
-        )
-    });
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    let url = format!(
-        "{}/0?prefix=tailor-test-srv-{nanos:x}:&ttl_secs=600",
-        base.trim_end_matches('/')
-    );
+    let url = common::redis_url("srv");
     events_to_features_to_recommendations(&url).await;
 }
 

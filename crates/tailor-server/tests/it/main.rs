@@ -20,5 +20,6 @@ mod models;
 mod openapi;
 mod promtool;
 mod quality;
+mod roles;
 mod sdk;
 mod tls;

@@ -1,4 +1,4 @@
-//! `tailor serve`: every role in one process until SIGTERM / Ctrl-C.
+//! `tailor serve`: every role (or those of `--roles`) in one process until SIGTERM / Ctrl-C.
 
 use anyhow::Result;
 
@@ -27,14 +27,19 @@ pub async fn shutdown_signal() {
     }
 }
 
-pub async fn run(data: &DataArgs, listen: Option<&str>) -> Result<()> {
-    let cfg = load(data, listen)?;
+pub async fn run(data: &DataArgs, listen: Option<&str>, roles: Option<&str>) -> Result<()> {
+    let mut cfg = load(data, listen)?;
+    if let Some(r) = roles {
+        cfg.roles =
+            tailor_server::roles::Roles::parse_list(r).map_err(|e| anyhow::anyhow!("--{e}"))?;
+    }
     let dir = cfg.data_dir.display().to_string();
     let server = tailor_server::start(cfg).await?;
     // The banner is for the person at the terminal (stdout); logs go to stderr.
     println!(
-        "tailor serving on {url} (data in {dir})\n  collector: POST {url}/v1/batch\n  recommendations: GET {url}/v1/recommendations?user_id=...\n  metrics: {url}/metrics",
-        url = server.url()
+        "tailor serving on {url} (data in {dir}, roles {roles})\n  collector: POST {url}/v1/batch\n  recommendations: GET {url}/v1/recommendations?user_id=...\n  metrics: {url}/metrics",
+        url = server.url(),
+        roles = server.app.cfg.roles,
     );
     shutdown_signal().await;
     println!("shutting down: draining requests, checkpointing, closing the log");

@@ -4,6 +4,7 @@
 
 mod common;
 mod crash;
+mod deploy;
 mod disk_full;
 mod forget;
 mod import;

@@ -141,3 +141,22 @@ pub fn item_ids(recs: &Value) -> Vec<String> {
         .map(|i| i["item_id"].as_str().expect("id").to_owned())
         .collect()
 }
+
+/// A Redis online-store URL under a prefix of its own (`tag` and the time), rows expiring
+/// after ten minutes. Redis comes from `TAILOR_TEST_REDIS_URL` (set by the test command).
+pub fn redis_url(tag: &str) -> String {
+    let base = std::env::var("TAILOR_TEST_REDIS_URL").unwrap_or_else(|_| {
+        panic!(
+            "TAILOR_TEST_REDIS_URL is not set: run the test command (make test), which finds \
+             or starts a Redis, or set it to e.g. redis://127.0.0.1:6379"
+        )
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    format!(
+        "{}/0?prefix=tailor-test-{tag}-{nanos:x}:&ttl_secs=600",
+        base.trim_end_matches('/')
+    )
+}

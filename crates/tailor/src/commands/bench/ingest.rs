@@ -89,7 +89,7 @@ async fn ingest_once(
         ms(r.latency_us.value_at_quantile(0.99)),
     );
     println!(
-        "run {run}: {} {} events in {} requests, {:.2}s: {:.0} events/s, ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, 429-retries {}",
+        "run {run}: {} {} events in {} requests, {:.2}s: {:.0} events/s, ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, 429/503 retries {}",
         path.label(), r.accepted, r.requests, r.elapsed.as_secs_f64(), eps, p50, p99, ms(r.latency_us.max()), r.retries
     );
     if let Some(n) = polls {
