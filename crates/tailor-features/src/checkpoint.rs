@@ -87,7 +87,9 @@ pub fn decode_checkpoint(bytes: &[u8]) -> Result<Snapshot, String> {
 pub fn write_checkpoint(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io(dir))?;
-    let tmp = path.with_extension("tmp");
+    // Per process: with processors sharing partitions, the one handing a partition over
+    // and the one taking it may write its checkpoint at the same moment.
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(io(&tmp))?;
     f.write_all(bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;

@@ -28,6 +28,22 @@ pub struct LiveConfig {
     pub weight_purchase: f32,
     /// Seconds between checkpoints.
     pub checkpoint_interval_secs: u64,
+    /// `all`: this processor owns every partition of the log. `group`: processors share
+    /// the partitions through a Kafka consumer group, each checkpointing its own and
+    /// writing partition states to a `redis://` online store (ADR 0016).
+    pub assignment: Assignment,
+    /// With `assignment = "group"`: how long the group waits for a processor that stopped
+    /// answering (killed, partitioned away) before giving its partitions to the others, ms.
+    pub group_session_timeout_ms: u64,
+}
+
+/// How a processor's partitions are decided (`live.assignment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Assignment {
+    #[default]
+    All,
+    Group,
 }
 
 impl Default for LiveConfig {
@@ -45,6 +61,8 @@ impl Default for LiveConfig {
             weight_add_to_cart: 4.0,
             weight_purchase: 8.0,
             checkpoint_interval_secs: 5,
+            assignment: Assignment::All,
+            group_session_timeout_ms: 10_000,
         }
     }
 }
@@ -91,6 +109,12 @@ impl LiveConfig {
             if v <= 0.0 {
                 return Err(format!("{name} must be greater than 0"));
             }
+        }
+        if !(1_000..=300_000).contains(&self.group_session_timeout_ms) {
+            return Err(format!(
+                "live.group_session_timeout_ms must be between 1000 and 300000, got {}",
+                self.group_session_timeout_ms
+            ));
         }
         for (name, secs) in [
             ("live.session_gap_secs", self.session_gap_secs),

@@ -20,13 +20,15 @@ pub use checkpoint::{
     decode_checkpoint, encode_checkpoint, load_checkpoint, rebuild_checkpoint, write_checkpoint,
     Rebuilt, Snapshot,
 };
-pub use config::LiveConfig;
+pub use config::{Assignment, LiveConfig};
 pub use decay::Decayed;
 pub use engine::{
     EntityKey, EntityKind, FeatureEngine, FeatureEvent, FeatureRow, FeatureSet, FeatureValue,
     FeaturesConfig,
 };
 pub use error::{Error, Result};
-pub use online::{EmbeddedStore, FeatureReader, OnlineBackend, OnlineStore};
-pub use processor::{ForgetReport, Processor, ProcessorControl, ProcessorHandle, ProcessorOptions};
+pub use online::{EmbeddedStore, FeatureReader, OnlineBackend, OnlineStore, PartitionedStore};
+pub use processor::{
+    ForgetReport, GroupOptions, Processor, ProcessorControl, ProcessorHandle, ProcessorOptions,
+};
 pub use state::{eviction_point, ItemIdx, ItemState, LiveState, UserState};

@@ -7,6 +7,10 @@ pub const WATERMARK: &str = "tailor_live_watermark_seconds";
 pub const LAG: &str = "tailor_live_consumer_lag_records";
 pub const CHECKPOINT_SECONDS: &str = "tailor_live_checkpoint_duration_seconds";
 pub const CHECKPOINT_BYTES: &str = "tailor_live_checkpoint_size_bytes";
+/// Gauge: partitions this processor owns (all of them unless processors share them).
+pub const OWNED_PARTITIONS: &str = "tailor_live_owned_partitions";
+/// Counter: partition assignments this processor received from its consumer group.
+pub const REBALANCES: &str = "tailor_live_rebalances_total";
 
 /// Counter, label `partition`: events older than the partition's watermark (not applied).
 pub const FEATURE_LATE_EVENTS: &str = "tailor_features_late_events_total";
@@ -65,6 +69,16 @@ pub fn describe() {
         CHECKPOINT_BYTES,
         Unit::Bytes,
         "Size of the last live-state checkpoint."
+    );
+    describe_gauge!(
+        OWNED_PARTITIONS,
+        Unit::Count,
+        "Partitions of the events topic this processor owns (with live.assignment = group, those its consumer group gave it)."
+    );
+    describe_counter!(
+        REBALANCES,
+        Unit::Count,
+        "Partition assignments received from the consumer group (live.assignment = group)."
     );
     describe_counter!(
         FEATURE_LATE_EVENTS,

@@ -95,6 +95,18 @@ impl LiveState {
 
     /// Applies one event read at `offset` of `partition`. Deterministic: the same events in
     /// the same order give the same state.
+    /// Counts an event at `offset` as processed without applying it to the live model
+    /// (processors sharing partitions keep features only; ADR 0016).
+    pub fn note(&mut self, partition: u32, offset: u64, event_time_ms: i64) {
+        let p = partition as usize;
+        if self.offsets.len() <= p {
+            self.offsets.resize(p + 1, 0);
+        }
+        self.offsets[p] = offset + 1;
+        self.events_processed += 1;
+        self.watermark_ms = self.watermark_ms.max(event_time_ms);
+    }
+
     pub fn apply(&mut self, cfg: &LiveConfig, partition: u32, offset: u64, event: &FeatureEvent) {
         let p = partition as usize;
         if self.offsets.len() <= p {

@@ -263,11 +263,14 @@ impl KafkaOptions {
             .create()
     }
 
-    /// A consumer that never joins its group (readers assign partitions, committers only
-    /// commit) and never creates topics by asking for them.
+    /// A consumer of logical group `group` (its Kafka group id is named like the topics:
+    /// `live`, or `clicks.live` when the URL renames the events topic to `clicks`, so
+    /// deployments sharing a cluster keep their groups apart). Only
+    /// [`KafkaLog::group_member`] joins the group; readers assign partitions, committers
+    /// only commit. None creates topics by asking for them.
     fn consumer(&self, group: &str) -> ClientConfig {
         let mut c = self.base();
-        c.set("group.id", group)
+        c.set("group.id", self.physical(group))
             .set("enable.auto.commit", "false")
             .set("allow.auto.create.topics", "false");
         c

@@ -285,6 +285,17 @@ impl Config {
     fn validate_roles(&self) -> Result<(), String> {
         use crate::roles::Role;
         let shared_store = self.online.starts_with("redis://");
+        if self.live.assignment == tailor_features::Assignment::Group {
+            if !matches!(self.log.backend()?, LogBackend::Kafka(_)) {
+                return Err("live.assignment: \"group\" shares partitions through a Kafka consumer group: set log.url to kafka://…".into());
+            }
+            if !shared_store {
+                return Err(format!(
+                    "live.assignment: \"group\" keeps partition states in a shared store: set online to redis://…, not {:?}",
+                    self.online
+                ));
+            }
+        }
         if self.roles.has(Role::Api) && !self.roles.has(Role::Processor) && !shared_store {
             return Err(format!(
                 "roles: an api process without the processor role reads the features another \

@@ -229,12 +229,26 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     let remembered = ingest.rebuild_dedupe()?;
     tracing::info!(ids = remembered, "dedupe window rebuilt from the log");
     let erasures = Arc::new(tailor_log::ErasureList::load(dyn_log.as_ref())?);
-    let online = tailor_features::online::open(&cfg.online)?;
+    let grouped = cfg.live.assignment == tailor_features::Assignment::Group;
+    // Processors sharing partitions keep partition states in Redis, read merged.
+    let partitioned = if grouped {
+        let set = tailor_features::FeatureSet::compile(&cfg.features)?;
+        let redis = Arc::new(tailor_features::online::RedisStore::open(&cfg.online)?);
+        Some(Arc::new(tailor_features::PartitionedStore::new(
+            redis, set,
+        )?))
+    } else {
+        None
+    };
+    let online = match &partitioned {
+        Some(_) => tailor_features::OnlineBackend::Live,
+        None => tailor_features::online::open(&cfg.online)?,
+    };
     let roles = cfg.roles.clone();
     if !roles.is_all() && matches!(cfg.log.backend(), Ok(config::LogBackend::Embedded)) {
         tracing::warn!(%roles, "running some roles on an embedded log: no other process can open it for writing, so the roles not run here run nowhere");
     }
-    let (live, features, feature_set, processor) = if roles.has(Role::Processor) {
+    let (live, features, feature_set, owned_partitions, processor) = if roles.has(Role::Processor) {
         let processor = Processor::open(
             dyn_log.clone(),
             ProcessorOptions {
@@ -244,26 +258,38 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
                 features: cfg.features.clone(),
                 online,
                 checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
+                sharing: partitioned
+                    .clone()
+                    .map(|store| tailor_features::GroupOptions {
+                        store,
+                        dir: cfg.data_dir.join("checkpoints").join("partitions"),
+                        session_timeout: Duration::from_millis(cfg.live.group_session_timeout_ms),
+                    }),
             },
         )?
         .with_erasures(erasures.clone());
         let live = processor.state();
-        let features = processor.reader();
+        let owned = processor.owned();
+        let features: Arc<dyn tailor_features::FeatureReader> = match &partitioned {
+            Some(store) => store.clone(),
+            None => processor.reader(),
+        };
         let feature_set = processor.engine().read().feature_set().clone();
-        (live, features, feature_set, Some(processor.spawn()?))
+        (live, features, feature_set, owned, Some(processor.spawn()?))
     } else {
         // Another process applies events: features come from the shared store it writes
         // (config validation refuses an api role reading a process-local store).
         let engine = tailor_features::FeatureEngine::new(&cfg.features, 1)?;
         let feature_set = engine.feature_set().clone();
-        let features: Arc<dyn tailor_features::FeatureReader> = match online {
-            tailor_features::OnlineBackend::Store(store) => store,
-            tailor_features::OnlineBackend::Live => Arc::new(
+        let features: Arc<dyn tailor_features::FeatureReader> = match (partitioned, online) {
+            (Some(store), _) => store,
+            (None, tailor_features::OnlineBackend::Store(store)) => store,
+            (None, tailor_features::OnlineBackend::Live) => Arc::new(
                 tailor_features::online::LiveReader::new(Arc::new(RwLock::new(engine))),
             ),
         };
         let live = Arc::new(RwLock::new(tailor_features::LiveState::default()));
-        (live, features, feature_set, None)
+        (live, features, feature_set, None, None)
     };
     let quality = quality::QualityHub::start(
         &cfg.quality,
@@ -382,6 +408,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         quality,
         dashboard: dashboard::Dashboard::new(),
         lake_jobs: lake.as_ref().map(|l| l.jobs.clone()).unwrap_or_default(),
+        owned_partitions,
         eraser,
         prometheus,
         ready: AtomicBool::new(false),

@@ -54,6 +54,9 @@ pub struct AppState {
     pub dashboard: Arc<crate::dashboard::Dashboard>,
     /// The lake sink's maintenance jobs (compaction, retention).
     pub lake_jobs: tailor_lake::jobs::LakeJobs,
+    /// The partitions this process's processor owns when processors share them
+    /// (`live.assignment = "group"`); `None` otherwise.
+    pub owned_partitions: Option<Arc<parking_lot::Mutex<std::collections::BTreeSet<u32>>>>,
     /// GDPR erasures (`DELETE /v1/users/{id}`).
     pub eraser: Arc<crate::erasure::Eraser>,
     pub prometheus: PrometheusHandle,

@@ -87,7 +87,7 @@ pub(crate) enum Val {
 }
 
 /// A value resolved for reading (strings no longer partition-local).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) enum RVal {
     Num(u64),
     Str(String),

@@ -263,6 +263,21 @@ impl FeatureSet {
         self.needs_properties
     }
 
+    /// The row of entity `id` of `kind` as of `as_of_ms`, merged from the partitions'
+    /// exports ([`super::FeatureEngine::export_entity`], possibly from other processes);
+    /// `None` if none holds it. Pass the highest event time of any partition as `as_of_ms`
+    /// to read as the engine does.
+    pub fn read_exported(
+        &self,
+        kind: &super::EntityKind,
+        id: &str,
+        as_of_ms: i64,
+        parts: &[super::PartEntity],
+    ) -> Option<super::FeatureRow> {
+        let k = self.kind_index(kind)?;
+        super::read::read_exported(self, k, id, as_of_ms, parts)
+    }
+
     /// Identifies the definitions' state layout; stored in partition snapshots.
     pub fn fingerprint(&self) -> u64 {
         self.fingerprint

@@ -63,6 +63,7 @@ pub use compile::FeatureSet;
 pub use def::{parse_duration_ms, FeatureDef, FeaturesConfig, Predicate};
 pub use defaults::default_definitions;
 pub use input::FeatureEvent;
+pub use read::PartEntity;
 pub use state::{ApplyOutcome, PartitionState, PartitionStats};
 pub use value::{EntityKey, EntityKind, FeatureRow, FeatureValue, GLOBAL_ID};
 pub use window::sliding::{bucket_start, bucket_width_ms, MAX_BUCKETS};
@@ -243,6 +244,32 @@ impl FeatureEngine {
         all.sort();
         all.dedup();
         all
+    }
+
+    /// The state of entity `id` of `kind` in `partition` alone, with its values resolved,
+    /// for readers in other processes: [`FeatureSet::read_exported`] over every
+    /// partition's export gives the row [`FeatureEngine::read_at`] gives here. `None` if
+    /// the partition does not hold the entity.
+    pub fn export_entity(&self, partition: u32, kind: &EntityKind, id: &str) -> Option<PartEntity> {
+        let k = self.set.kind_index(kind)?;
+        let part = self.partitions.get(partition as usize)?;
+        let ent = part.kinds.get(k)?.get(part.interner.get(id)?)?;
+        Some(PartEntity {
+            last_ms: ent.head.last_ms,
+            session: ent.head.session,
+            slots: ent
+                .slots
+                .iter()
+                .map(|slot| slot.map(&|v| read::resolve(v, &part.interner)))
+                .collect(),
+        })
+    }
+
+    /// Empties `partition`'s state (a processor that gave the partition to another).
+    pub fn reset_partition(&mut self, partition: u32) {
+        let mut state = PartitionState::new(self.set.clone(), partition);
+        state.track_touched = self.track_touched;
+        *self.partition_mut(partition) = state;
     }
 
     /// The encoded state of `partition` (see [`PartitionState::encode`]).

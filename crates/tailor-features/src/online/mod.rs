@@ -16,12 +16,14 @@
 mod codec;
 mod embedded;
 mod live;
+mod partitioned;
 mod redis;
 
 use std::sync::Arc;
 
 pub use embedded::EmbeddedStore;
 pub use live::LiveReader;
+pub use partitioned::PartitionedStore;
 pub use redis::{redact, RedisStore};
 
 use crate::engine::FeatureRow;

@@ -66,14 +66,14 @@ return 1
 pub struct RedisStore {
     pool: Pool,
     /// The URL with its password masked, for errors and logs.
-    shown: String,
+    pub(super) shown: String,
     /// `host:port`, for errors.
     addr: String,
     /// The URL's password, raw and decoded, never to appear in a message.
     secrets: Vec<String>,
-    prefix: String,
+    pub(super) prefix: String,
     /// Seconds, 0 for none (the script's ARGV[2]).
-    ttl_secs: u64,
+    pub(super) ttl_secs: u64,
     script_sha: String,
 }
 
@@ -179,7 +179,11 @@ impl RedisStore {
 
     /// Runs `f` on a pooled connection; if the connection turns out dead, runs it once more on
     /// a new one.
-    fn run<T>(&self, op: &'static str, f: impl Fn(&mut Connection) -> RedisResult<T>) -> Result<T> {
+    pub(super) fn run<T>(
+        &self,
+        op: &'static str,
+        f: impl Fn(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T> {
         let mut con = self.checkout()?;
         let e = match f(&mut con) {
             Ok(v) => {
@@ -233,7 +237,7 @@ impl RedisStore {
     }
 
     /// Counts the error and says what happened in words a user can act on.
-    fn fail(&self, op: &'static str, e: &RedisError) -> Error {
+    pub(super) fn fail(&self, op: &'static str, e: &RedisError) -> Error {
         metrics::counter!(m::ONLINE_STORE_ERRORS, "backend" => "redis", "op" => op).increment(1);
         let addr = &self.addr;
         let reason = if e.is_connection_refusal() {
@@ -451,9 +455,14 @@ impl Pool {
 /// The key of one row: `{prefix}f:{entity}:{id}`, the entity escaped so that no two rows
 /// share a key.
 fn row_key(prefix: &str, entity: &str, id: &str) -> String {
-    let mut key = String::with_capacity(prefix.len() + entity.len() + id.len() + 4);
+    entity_key(prefix, "f:", entity, id)
+}
+
+/// `{prefix}{tag}{entity}:{id}`, the entity escaped as in [`row_key`].
+pub(super) fn entity_key(prefix: &str, tag: &str, entity: &str, id: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + tag.len() + entity.len() + id.len() + 1);
     key.push_str(prefix);
-    key.push_str("f:");
+    key.push_str(tag);
     match entity.strip_prefix("property:") {
         Some(name) => {
             key.push_str("property:");

@@ -26,9 +26,12 @@ use crate::state::LiveState;
 use crate::Result;
 
 mod control;
+mod group;
 
 use self::control::Command;
 pub use self::control::{ForgetReport, ProcessorControl};
+pub use self::group::GroupOptions;
+use self::group::{Group, Keeper};
 
 /// Records read from one partition per step.
 const READ_BATCH: usize = 2_000;
@@ -54,6 +57,8 @@ pub struct Processor {
     checkpoint_path: PathBuf,
     /// Records of erased users, skipped wherever they are read.
     erasures: Arc<ErasureList>,
+    /// Set when processors share the partitions (`live.assignment = "group"`).
+    sharing: Option<Group>,
 }
 
 /// Where the processor reads from and writes to.
@@ -65,6 +70,9 @@ pub struct ProcessorOptions {
     /// Where serving reads features (`online = "..."`, see [`crate::online::open`]).
     pub online: OnlineBackend,
     pub checkpoint_path: PathBuf,
+    /// Share the partitions with other processors (see [`GroupOptions`]); `None`: own
+    /// every partition.
+    pub sharing: Option<GroupOptions>,
 }
 
 /// A running processor; [`ProcessorHandle::stop`] drains, checkpoints and commits.
@@ -99,6 +107,34 @@ impl Processor {
     /// rebuilt from offset 0.
     pub fn open(log: Arc<dyn Log>, opts: ProcessorOptions) -> Result<Self> {
         let partitions = log.partitions(&opts.topic)?;
+        if let Some(g) = opts.sharing {
+            // Nothing is owned until the group assigns partitions (see `run`).
+            let mut engine = FeatureEngine::new(&opts.features, partitions)?;
+            engine.set_track_touched(true);
+            let state = LiveState {
+                offsets: vec![0; partitions as usize],
+                ..LiveState::default()
+            };
+            m::describe();
+            return Ok(Processor {
+                log,
+                topic: opts.topic,
+                group: opts.group,
+                sharing: Some(Group {
+                    store: g.store,
+                    dir: g.dir,
+                    session_timeout: g.session_timeout,
+                    owned: Arc::default(),
+                }),
+                cfg: opts.live,
+                state: Arc::new(RwLock::new(state)),
+                engine: Arc::new(RwLock::new(engine)),
+                store: None,
+                resync: parking_lot::Mutex::new(None),
+                checkpoint_path: opts.checkpoint_path,
+                erasures: Arc::new(ErasureList::new()),
+            });
+        }
         let snapshot = load_checkpoint(&opts.checkpoint_path)?.unwrap_or_default();
         let (mut state, mut engine) = match restore(snapshot, &opts.features, partitions)? {
             Some(restored) => restored,
@@ -145,6 +181,7 @@ impl Processor {
             resync: parking_lot::Mutex::new(None),
             checkpoint_path: opts.checkpoint_path,
             erasures: Arc::new(ErasureList::new()),
+            sharing: None,
         })
     }
 
@@ -169,6 +206,11 @@ impl Processor {
             }
             None => Arc::new(LiveReader::new(self.engine.clone())),
         }
+    }
+
+    /// The partitions owned now, when processors share them (`None`: every partition).
+    pub fn owned(&self) -> Option<Arc<parking_lot::Mutex<std::collections::BTreeSet<u32>>>> {
+        self.sharing.as_ref().map(|g| g.owned.clone())
     }
 
     /// The state the recommender reads.
@@ -196,6 +238,14 @@ impl Processor {
         })
     }
 
+    /// The partitions this processor applies: every one, or those its group gave it.
+    fn partitions(&self) -> Vec<u32> {
+        match &self.sharing {
+            Some(g) => g.owned.lock().iter().copied().collect(),
+            None => (0..self.state.read().offsets.len() as u32).collect(),
+        }
+    }
+
     /// Processes whatever is in the log now, then returns (tools and tests).
     pub fn catch_up(&self) -> Result<u64> {
         let mut total = 0;
@@ -210,9 +260,8 @@ impl Processor {
 
     /// Reads one batch from every partition and applies it; returns the records applied.
     fn step(&self) -> Result<u64> {
-        let partitions = self.state.read().offsets.len();
         let mut applied = 0;
-        for p in 0..partitions as u32 {
+        for p in self.partitions() {
             let from = self.state.read().offsets[p as usize];
             let records = self.log.read(&self.topic, p, from, READ_BATCH)?;
             if records.is_empty() {
@@ -266,6 +315,10 @@ impl Processor {
             outcomes.clear();
             for (offset, event) in slice {
                 match event {
+                    Some(e) if self.sharing.is_some() => {
+                        state.note(partition, *offset, e.event_time_ms);
+                        run.push((*offset, e));
+                    }
                     Some(e) => {
                         state.apply(&self.cfg, partition, *offset, e);
                         run.push((*offset, e));
@@ -288,7 +341,10 @@ impl Processor {
                 state.refresh_trending(&self.cfg);
                 metrics::gauge!(m::WATERMARK).set(state.watermark_ms as f64 / 1e3);
             }
-            if let Some(store) = &self.store {
+            if let Some(g) = &self.sharing {
+                // Before the state lock is released, as below.
+                self.publish(g, &mut engine, partition);
+            } else if let Some(store) = &self.store {
                 let touched = engine.take_touched();
                 let mut resync = self.resync.lock();
                 let rows = match *resync {
@@ -336,10 +392,43 @@ impl Processor {
         }
     }
 
+    /// Writes the states of the entities `partition` touched to the group's shared store;
+    /// after a failed write, once the retry pause is over, every entity of every owned
+    /// partition (the store keeps the highest offset, so rewriting is idempotent).
+    fn publish(&self, g: &Group, engine: &mut FeatureEngine, partition: u32) {
+        let mut resync = self.resync.lock();
+        let (_, offset, time, states) = group::touched_states(engine, partition);
+        let writes = match *resync {
+            Some(failed_at) if failed_at.elapsed() >= STORE_RETRY => g
+                .owned
+                .lock()
+                .iter()
+                .map(|&p| group::all_states(engine, p))
+                .collect(),
+            Some(_) => return,
+            None => vec![(partition, offset, time, states)],
+        };
+        for (p, offset, time, states) in writes {
+            if let Err(e) = g.store.write(p, offset, time, &states) {
+                metrics::counter!(m::STORE_WRITE_FAILURES).increment(1);
+                tracing::error!(error = %e, retry_in = ?STORE_RETRY, "could not write partition states to the online store; every owned entity is written again once it answers");
+                *resync = Some(Instant::now());
+                return;
+            }
+        }
+        if resync.take().is_some() {
+            tracing::info!("online store caught up after failed writes");
+        }
+    }
+
     /// Per-partition lag and watermark lag: cheap, after every step.
     fn update_lag(&self) {
         let offsets = self.state.read().offsets.clone();
+        let owned = self.partitions();
         for (p, off) in offsets.iter().enumerate() {
+            if !owned.contains(&(p as u32)) {
+                continue;
+            }
             if let Ok(end) = self.log.end_offset(&self.topic, p as u32) {
                 metrics::gauge!(m::LAG, "partition" => p.to_string())
                     .set(end.saturating_sub(*off) as f64);
@@ -430,9 +519,43 @@ impl Processor {
         let mut last_checkpoint = Instant::now();
         let mut dirty = false;
         let mut pending: Option<tokio::task::JoinHandle<Result<()>>> = None;
+        let keeper = self.sharing.as_ref().map(|g| Keeper {
+            engine: self.engine.clone(),
+            log: self.log.clone(),
+            group: self.group.clone(),
+            topic: self.topic.clone(),
+            dir: g.dir.clone(),
+            owned: g.owned.clone(),
+        });
+        let member = match (&self.sharing, &keeper) {
+            (Some(g), Some(k)) => Some(self.log.join_group(
+                &self.group,
+                &self.topic,
+                g.session_timeout,
+                k.revoke_hook(),
+            )?),
+            _ => None,
+        };
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if let (Some(member), Some(k)) = (&member, &keeper) {
+                match member.poll(Duration::ZERO) {
+                    Ok(Some(assigned)) => {
+                        metrics::counter!(m::REBALANCES).increment(1);
+                        for p in assigned {
+                            if k.owned.lock().contains(&p) {
+                                continue;
+                            }
+                            if let Err(e) = k.restore(p, &self.state) {
+                                tracing::error!(partition = p, error = %e, "cannot take over a partition");
+                            }
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "consumer group membership"),
+                }
             }
             while let Ok(cmd) = commands.try_recv() {
                 self.command(cmd, &mut pending).await;
@@ -462,16 +585,29 @@ impl Processor {
                 }
             }
             if pending.is_none() && dirty && last_checkpoint.elapsed() >= interval {
-                pending = Some(tokio::spawn(self.checkpoint()));
+                match &keeper {
+                    // Each owned partition on its own (quick: one partition's state).
+                    Some(k) => {
+                        for p in self.partitions() {
+                            if let Err(e) = k.save(p) {
+                                tracing::error!(partition = p, error = %e, "checkpoint failed; will retry");
+                            }
+                        }
+                        self.update_state_size();
+                    }
+                    None => pending = Some(tokio::spawn(self.checkpoint())),
+                }
                 dirty = false;
                 last_checkpoint = Instant::now();
             }
             if applied == 0 {
                 let waits = {
+                    let owned = self.partitions();
                     let s = self.state.read();
                     s.offsets
                         .iter()
                         .enumerate()
+                        .filter(|(p, _)| owned.contains(&(*p as u32)))
                         .map(|(p, off)| {
                             self.log.wait_for(
                                 &self.topic,
@@ -504,7 +640,11 @@ impl Processor {
         if let Err(e) = self.catch_up() {
             tracing::error!(error = %e, "could not drain the log before stopping");
         }
-        self.checkpoint().await?;
+        match (member, &keeper) {
+            // Leaving runs the hook: every owned partition is checkpointed and handed over.
+            (Some(member), Some(_)) => member.leave(),
+            _ => self.checkpoint().await?,
+        }
         tracing::info!(
             events = self.state.read().events_processed,
             "live processor stopped"

@@ -52,6 +52,7 @@ fn options(checkpoint: std::path::PathBuf) -> ProcessorOptions {
         features: FeaturesConfig::default(),
         online: OnlineBackend::Live,
         checkpoint_path: checkpoint,
+        sharing: None,
     }
 }
 

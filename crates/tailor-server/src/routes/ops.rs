@@ -103,10 +103,17 @@ pub fn status_json(app: &App) -> Value {
     let processed: Vec<u64> = (0..partitions as usize)
         .map(|p| live.offsets.get(p).copied().unwrap_or(0))
         .collect();
+    // With processors sharing partitions, this process's lag is that of the ones it owns.
+    let owned: Option<Vec<u32>> = app
+        .owned_partitions
+        .as_ref()
+        .map(|o| o.lock().iter().copied().collect());
     let lag: u64 = ends
         .iter()
         .zip(&processed)
-        .map(|(e, p)| e.saturating_sub(*p))
+        .enumerate()
+        .filter(|(p, _)| owned.as_ref().is_none_or(|o| o.contains(&(*p as u32))))
+        .map(|(_, (e, p))| e.saturating_sub(*p))
         .sum();
     json!({
         "roles": app.cfg.roles,
@@ -116,6 +123,7 @@ pub fn status_json(app: &App) -> Value {
         },
         "live": {
             "offsets": processed,
+            "owned_partitions": owned,
             "lag": lag,
             "events_processed": live.events_processed,
             "interactions_processed": live.interactions_processed,

@@ -24,6 +24,14 @@ async fn forget(
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::bad_request(e.body_text()))?;
     check_id(&id).map_err(ApiError::bad_request)?;
+    if app.cfg.live.assignment == tailor_features::Assignment::Group {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_IMPLEMENTED,
+            "erasure_unsupported",
+            "erasure rewrites the processor's state in place, and with live.assignment = \"group\" \
+             no process holds every partition: not supported yet; nothing was erased",
+        ));
+    }
     match app.eraser.forget(&id).await {
         Ok(receipt) => Ok(Json(json!(receipt))),
         Err(Error::Lake(m)) if m.contains("has not read up to erasure") => Err(

@@ -12,6 +12,7 @@ mod deploy;
 mod erasure;
 mod experiments;
 mod features;
+mod group;
 mod hostile;
 mod kafka;
 mod keys;

@@ -92,6 +92,7 @@ pub fn run(cmd: FeaturesCommand, data: &DataArgs) -> Result<()> {
                     features: cfg.features.clone(),
                     online: tailor_features::OnlineBackend::Live,
                     checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
+                    sharing: None,
                 },
             )?
             .with_erasures(erasures);

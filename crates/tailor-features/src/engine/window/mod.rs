@@ -61,15 +61,27 @@ impl Window {
     }
 }
 
-/// The state of one feature of one entity.
+/// The state of one feature of one entity: with partition-local values ([`Val`]) in the
+/// engine, resolved ([`super::agg::RVal`]) when exported to another process.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) enum Slot {
+pub(crate) enum Slot<V = Val> {
     #[default]
     Empty,
     /// Lifetime and session windows.
-    One(Partial<Val>),
+    One(Partial<V>),
     /// Sliding and tumbling windows: (bucket start, partial), ascending, non-empty buckets.
-    Buckets(Vec<(i64, Partial<Val>)>),
+    Buckets(Vec<(i64, Partial<V>)>),
+}
+
+impl<V: Clone + Ord> Slot<V> {
+    /// The same state with every value mapped (e.g. symbols resolved to strings).
+    pub(crate) fn map<W: Clone + Ord>(&self, f: &impl Fn(&V) -> W) -> Slot<W> {
+        match self {
+            Slot::Empty => Slot::Empty,
+            Slot::One(p) => Slot::One(p.map(f)),
+            Slot::Buckets(b) => Slot::Buckets(b.iter().map(|(s, p)| (*s, p.map(f))).collect()),
+        }
+    }
 }
 
 impl Slot {
@@ -125,11 +137,11 @@ pub(crate) fn update(
 
 /// The partials of a slot that a read as of `as_of_ms` covers (session currency is checked
 /// by the caller).
-pub(crate) fn visible<'a>(
-    slot: &'a Slot,
+pub(crate) fn visible<'a, V>(
+    slot: &'a Slot<V>,
     window: &Window,
     as_of_ms: i64,
-) -> impl Iterator<Item = &'a Partial<Val>> + 'a {
+) -> impl Iterator<Item = &'a Partial<V>> + 'a {
     let range = window.buckets();
     slot_iter(slot).filter_map(move |(start, p)| match (range, start) {
         (Some((width, span)), Some(start)) => {
@@ -140,7 +152,7 @@ pub(crate) fn visible<'a>(
     })
 }
 
-fn slot_iter(slot: &Slot) -> impl Iterator<Item = (Option<i64>, &Partial<Val>)> {
+fn slot_iter<V>(slot: &Slot<V>) -> impl Iterator<Item = (Option<i64>, &Partial<V>)> {
     let (one, many) = match slot {
         Slot::Empty => (None, &[][..]),
         Slot::One(p) => (Some(p), &[][..]),

@@ -1,0 +1,187 @@
+//! Processors sharing the log's partitions (`live.assignment = "group"`, ADR 0016).
+//!
+//! The Kafka consumer group decides which partitions this processor owns. Each owned
+//! partition's feature state is checkpointed on its own (`{dir}/{partition}.state`, with the
+//! offset it covers inside) and the group's committed offset follows it. A partition taken
+//! away is checkpointed inside the rebalance, before another member gets it, and its state
+//! dropped here; a partition given to this processor is restored from its checkpoint (or
+//! starts empty at offset 0). After every slice the states of the entities it touched go to
+//! the shared store ([`PartitionedStore`]), where readers merge the partitions.
+//!
+//! The live model (co-occurrence, trending) needs every partition and is not kept here;
+//! recommendations come from the trained model and these features.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tailor_log::{Log, RevokeHook};
+
+use crate::checkpoint::write_checkpoint;
+use crate::engine::{FeatureEngine, PartEntity};
+use crate::metrics as m;
+use crate::online::PartitionedStore;
+use crate::state::LiveState;
+use crate::{Error, Result};
+
+/// Where a processor of a group keeps and publishes its partitions.
+pub struct GroupOptions {
+    /// Partition states readers merge (a Redis store).
+    pub store: Arc<PartitionedStore>,
+    /// Per-partition checkpoints, shared by the group's members (one machine's data
+    /// directory, or a shared mount).
+    pub dir: PathBuf,
+    /// `live.group_session_timeout_ms`.
+    pub session_timeout: Duration,
+}
+
+/// The group side of a running processor.
+pub(super) struct Group {
+    pub(super) store: Arc<PartitionedStore>,
+    pub(super) dir: PathBuf,
+    pub(super) session_timeout: Duration,
+    /// Partitions owned now.
+    pub(super) owned: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+fn state_path(dir: &Path, partition: u32) -> PathBuf {
+    dir.join(format!("{partition}.state"))
+}
+
+/// What a group member needs to checkpoint and drop a partition, shared with the hook.
+#[derive(Clone)]
+pub(super) struct Keeper {
+    pub(super) engine: Arc<RwLock<FeatureEngine>>,
+    pub(super) log: Arc<dyn Log>,
+    pub(super) group: String,
+    pub(super) topic: String,
+    pub(super) dir: PathBuf,
+    pub(super) owned: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+impl Keeper {
+    /// Writes `partition`'s checkpoint and commits its offset to the group.
+    pub(super) fn save(&self, partition: u32) -> Result<()> {
+        let (bytes, offset) = {
+            let engine = self.engine.read();
+            let Some(bytes) = engine.encode_partition(partition) else {
+                return Ok(());
+            };
+            let offset = engine
+                .partitions()
+                .get(partition as usize)
+                .map_or(0, |p| p.next_offset());
+            (bytes, offset)
+        };
+        write_checkpoint(&state_path(&self.dir, partition), &bytes)?;
+        self.log
+            .commit(&self.group, &self.topic, partition, offset)
+            .map_err(Error::Log)?;
+        metrics::gauge!(m::CHECKPOINT_BYTES).set(bytes.len() as f64);
+        Ok(())
+    }
+
+    /// The hook of [`Log::join_group`]: partitions taken away are checkpointed, then
+    /// dropped from this processor.
+    pub(super) fn revoke_hook(&self) -> RevokeHook {
+        let keeper = self.clone();
+        Arc::new(move |parts: &[u32]| {
+            for &p in parts {
+                if !keeper.owned.lock().contains(&p) {
+                    continue;
+                }
+                if let Err(e) = keeper.save(p) {
+                    // The next owner replays from the last checkpoint that was written.
+                    tracing::error!(partition = p, error = %e, "could not checkpoint a partition handed over; its next owner replays from the previous checkpoint");
+                }
+                keeper.engine.write().reset_partition(p);
+                keeper.owned.lock().remove(&p);
+                tracing::info!(partition = p, "partition handed over");
+            }
+            metrics::gauge!(m::OWNED_PARTITIONS).set(keeper.owned.lock().len() as f64);
+        })
+    }
+
+    /// Takes `partition` over: its state from its checkpoint (or empty from offset 0).
+    pub(super) fn restore(&self, partition: u32, live: &RwLock<LiveState>) -> Result<()> {
+        let path = state_path(&self.dir, partition);
+        let mut engine = self.engine.write();
+        match std::fs::read(&path) {
+            Ok(bytes) => match engine.restore_partition(partition, &bytes) {
+                Ok(()) => {}
+                Err(Error::FeatureDefinitionsChanged) => {
+                    tracing::warn!(
+                        partition,
+                        "feature definitions changed since the partition's checkpoint; rebuilding it from offset 0"
+                    );
+                    engine.reset_partition(partition);
+                }
+                Err(e) => return Err(e),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => engine.reset_partition(partition),
+            Err(source) => {
+                return Err(Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        }
+        let offset = engine
+            .partitions()
+            .get(partition as usize)
+            .map_or(0, |p| p.next_offset());
+        let mut live = live.write();
+        if live.offsets.len() <= partition as usize {
+            live.offsets.resize(partition as usize + 1, 0);
+        }
+        live.offsets[partition as usize] = offset;
+        drop(live);
+        drop(engine);
+        self.owned.lock().insert(partition);
+        metrics::gauge!(m::OWNED_PARTITIONS).set(self.owned.lock().len() as f64);
+        tracing::info!(partition, offset, "partition taken over");
+        Ok(())
+    }
+}
+
+/// One write to the shared store: partition, offset covered, its highest event time, and
+/// entity states (`None` for entities it no longer holds).
+pub(super) type Publish = (
+    u32,
+    u64,
+    Option<i64>,
+    Vec<(crate::EntityKey, Option<PartEntity>)>,
+);
+
+/// The states of the entities `partition` touched since the last call.
+pub(super) fn touched_states(engine: &mut FeatureEngine, partition: u32) -> Publish {
+    let touched = engine.partition_mut(partition).take_touched();
+    states_of(engine, partition, touched)
+}
+
+/// The states of every entity `partition` holds.
+pub(super) fn all_states(engine: &FeatureEngine, partition: u32) -> Publish {
+    let all = engine
+        .partitions()
+        .get(partition as usize)
+        .map(|p| p.entities())
+        .unwrap_or_default();
+    states_of(engine, partition, all)
+}
+
+fn states_of(engine: &FeatureEngine, partition: u32, keys: Vec<crate::EntityKey>) -> Publish {
+    let (offset, time) = engine
+        .partitions()
+        .get(partition as usize)
+        .map_or((0, None), |p| (p.next_offset(), p.max_event_time_ms()));
+    let states = keys
+        .into_iter()
+        .map(|key| {
+            let state = engine.export_entity(partition, &key.kind, &key.id);
+            (key, state)
+        })
+        .collect();
+    (partition, offset, time, states)
+}
