@@ -151,8 +151,9 @@ pub trait Log: Send + Sync + 'static {
 }
 
 /// Called with the partitions a rebalance takes away from this member, before the group
-/// gives them to another.
-pub type RevokeHook = std::sync::Arc<dyn Fn(&[u32]) + Send + Sync>;
+/// gives them to another; returns the offsets to commit for them (the member commits them
+/// as part of the rebalance, as Kafka requires of a group's members).
+pub type RevokeHook = std::sync::Arc<dyn Fn(&[u32]) -> Vec<(u32, u64)> + Send + Sync>;
 
 /// One member's view of a consumer group ([`Log::join_group`]).
 pub trait Membership: Send {
@@ -164,6 +165,9 @@ pub trait Membership: Send {
     fn assigned(&self) -> Vec<u32>;
     /// Assignments received since joining.
     fn rebalances(&self) -> u64;
+    /// Commits offsets (partition, next offset) of owned partitions to the group, as this
+    /// member: Kafka refuses commits to a group with members from clients outside it.
+    fn commit(&self, offsets: &[(u32, u64)]) -> Result<()>;
     /// Leaves the group (the hook runs for what is still owned), so the others take over
     /// without waiting for the session timeout.
     fn leave(self: Box<Self>);

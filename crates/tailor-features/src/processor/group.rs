@@ -2,7 +2,8 @@
 //!
 //! The Kafka consumer group decides which partitions this processor owns. Each owned
 //! partition's feature state is checkpointed on its own (`{dir}/{partition}.state`, with the
-//! offset it covers inside) and the group's committed offset follows it. A partition taken
+//! offset it covers inside) and the group's committed offset follows it (committed by the
+//! member: Kafka refuses commits to a group with members from clients outside it). A partition taken
 //! away is checkpointed inside the rebalance, before another member gets it, and its state
 //! dropped here; a partition given to this processor is restored from its checkpoint (or
 //! starts empty at offset 0). After every slice the states of the entities it touched go to
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use tailor_log::{Log, RevokeHook};
+use tailor_log::RevokeHook;
 
 use crate::checkpoint::write_checkpoint;
 use crate::engine::{FeatureEngine, PartEntity};
@@ -54,20 +55,18 @@ fn state_path(dir: &Path, partition: u32) -> PathBuf {
 #[derive(Clone)]
 pub(super) struct Keeper {
     pub(super) engine: Arc<RwLock<FeatureEngine>>,
-    pub(super) log: Arc<dyn Log>,
-    pub(super) group: String,
-    pub(super) topic: String,
     pub(super) dir: PathBuf,
     pub(super) owned: Arc<Mutex<BTreeSet<u32>>>,
 }
 
 impl Keeper {
-    /// Writes `partition`'s checkpoint and commits its offset to the group.
-    pub(super) fn save(&self, partition: u32) -> Result<()> {
+    /// Writes `partition`'s checkpoint; returns the offset it covers (for the group's
+    /// commit, which only a member can make).
+    pub(super) fn save(&self, partition: u32) -> Result<Option<u64>> {
         let (bytes, offset) = {
             let engine = self.engine.read();
             let Some(bytes) = engine.encode_partition(partition) else {
-                return Ok(());
+                return Ok(None);
             };
             let offset = engine
                 .partitions()
@@ -76,31 +75,34 @@ impl Keeper {
             (bytes, offset)
         };
         write_checkpoint(&state_path(&self.dir, partition), &bytes)?;
-        self.log
-            .commit(&self.group, &self.topic, partition, offset)
-            .map_err(Error::Log)?;
         metrics::gauge!(m::CHECKPOINT_BYTES).set(bytes.len() as f64);
-        Ok(())
+        Ok(Some(offset))
     }
 
     /// The hook of [`Log::join_group`]: partitions taken away are checkpointed, then
-    /// dropped from this processor.
+    /// dropped from this processor; their offsets are committed by the member.
     pub(super) fn revoke_hook(&self) -> RevokeHook {
         let keeper = self.clone();
         Arc::new(move |parts: &[u32]| {
+            let mut offsets = Vec::new();
             for &p in parts {
                 if !keeper.owned.lock().contains(&p) {
                     continue;
                 }
-                if let Err(e) = keeper.save(p) {
+                match keeper.save(p) {
+                    Ok(Some(offset)) => offsets.push((p, offset)),
+                    Ok(None) => {}
                     // The next owner replays from the last checkpoint that was written.
-                    tracing::error!(partition = p, error = %e, "could not checkpoint a partition handed over; its next owner replays from the previous checkpoint");
+                    Err(e) => {
+                        tracing::error!(partition = p, error = %e, "could not checkpoint a partition handed over; its next owner replays from the previous checkpoint")
+                    }
                 }
                 keeper.engine.write().reset_partition(p);
                 keeper.owned.lock().remove(&p);
                 tracing::info!(partition = p, "partition handed over");
             }
             metrics::gauge!(m::OWNED_PARTITIONS).set(keeper.owned.lock().len() as f64);
+            offsets
         })
     }
 

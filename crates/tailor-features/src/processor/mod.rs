@@ -521,9 +521,6 @@ impl Processor {
         let mut pending: Option<tokio::task::JoinHandle<Result<()>>> = None;
         let keeper = self.sharing.as_ref().map(|g| Keeper {
             engine: self.engine.clone(),
-            log: self.log.clone(),
-            group: self.group.clone(),
-            topic: self.topic.clone(),
             dir: g.dir.clone(),
             owned: g.owned.clone(),
         });
@@ -588,9 +585,19 @@ impl Processor {
                 match &keeper {
                     // Each owned partition on its own (quick: one partition's state).
                     Some(k) => {
+                        let mut offsets = Vec::new();
                         for p in self.partitions() {
-                            if let Err(e) = k.save(p) {
-                                tracing::error!(partition = p, error = %e, "checkpoint failed; will retry");
+                            match k.save(p) {
+                                Ok(Some(offset)) => offsets.push((p, offset)),
+                                Ok(None) => {}
+                                Err(e) => {
+                                    tracing::error!(partition = p, error = %e, "checkpoint failed; will retry")
+                                }
+                            }
+                        }
+                        if let Some(member) = &member {
+                            if let Err(e) = member.commit(&offsets) {
+                                tracing::warn!(error = %e, "could not commit the group's offsets (the checkpoints hold them)");
                             }
                         }
                         self.update_state_size();

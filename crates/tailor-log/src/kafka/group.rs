@@ -46,11 +46,15 @@ impl GroupContext {
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let gone = self.partitions(tpl);
             if !gone.is_empty() {
-                (self.on_revoke)(&gone);
+                let offsets = (self.on_revoke)(&gone);
+                // Still a member of this generation: the commit is accepted.
+                if let Err(e) = commit(consumer, &self.topic, &offsets) {
+                    tracing::warn!(error = %e, "could not commit the offsets of partitions handed over (their checkpoints hold them)");
+                }
             }
             let mut s = self.shared.lock();
             s.assigned.retain(|p| !gone.contains(p));
@@ -74,6 +78,21 @@ impl ConsumerContext for GroupContext {
             Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
         }
     }
+}
+
+fn commit(
+    consumer: &BaseConsumer<GroupContext>,
+    topic: &str,
+    offsets: &[(u32, u64)],
+) -> rdkafka::error::KafkaResult<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for &(p, off) in offsets {
+        tpl.add_partition_offset(topic, p as i32, rdkafka::Offset::Offset(off as i64))?;
+    }
+    consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
 }
 
 /// This process's membership in a consumer group over one topic ([`KafkaLog::group_member`]).
@@ -100,6 +119,11 @@ impl Membership for GroupMember {
 
     fn rebalances(&self) -> u64 {
         self.consumer.context().shared.lock().rebalances
+    }
+
+    fn commit(&self, offsets: &[(u32, u64)]) -> Result<()> {
+        commit(&self.consumer, &self.consumer.context().topic, offsets)
+            .map_err(|e| unavailable(&self.brokers, "committing as a group member", e))
     }
 
     fn leave(self: Box<Self>) {

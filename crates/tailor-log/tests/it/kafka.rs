@@ -176,7 +176,10 @@ async fn group_members_share_partitions_and_hand_them_over() {
     let revoked = Arc::new(parking_lot::Mutex::new(Vec::<u32>::new()));
     let hook = {
         let revoked = revoked.clone();
-        Arc::new(move |ps: &[u32]| revoked.lock().extend_from_slice(ps)) as tailor_log::RevokeHook
+        Arc::new(move |ps: &[u32]| {
+            revoked.lock().extend_from_slice(ps);
+            Vec::new()
+        }) as tailor_log::RevokeHook
     };
     let session = Duration::from_secs(6);
     let a = log
@@ -187,7 +190,7 @@ async fn group_members_share_partitions_and_hand_them_over() {
     assert_eq!(a.rebalances(), 1);
 
     let b = log
-        .join_group("procs", "events", session, Arc::new(|_: &[u32]| {}))
+        .join_group("procs", "events", session, Arc::new(|_: &[u32]| Vec::new()))
         .expect("join b");
     let split = poll_until(&[a.as_ref(), b.as_ref()], |n| {
         !n[0].is_empty() && !n[1].is_empty() && n[0].len() + n[1].len() == 4
@@ -198,6 +201,13 @@ async fn group_members_share_partitions_and_hand_them_over() {
         union,
         vec![0, 1, 2, 3],
         "each partition owned once: {split:?}"
+    );
+    // A member commits the offsets of what it owns, in the group's name.
+    let mine = split[0][0];
+    a.commit(&[(mine, 7)]).expect("commit as a member");
+    assert_eq!(
+        log.committed("procs", "events", mine).expect("committed"),
+        Some(7)
     );
     assert!(
         split[1].iter().all(|p| revoked.lock().contains(p)),
@@ -213,7 +223,7 @@ async fn group_members_share_partitions_and_hand_them_over() {
     let dir = tempfile::tempdir().expect("tmp");
     let embedded = tailor_log::EmbeddedLog::open(dir.path(), Default::default()).expect("open");
     let err = embedded
-        .join_group("procs", "events", session, Arc::new(|_: &[u32]| {}))
+        .join_group("procs", "events", session, Arc::new(|_: &[u32]| Vec::new()))
         .err()
         .expect("no groups on the embedded log");
     assert!(err.to_string().contains("kafka://"), "{err}");

@@ -7,6 +7,7 @@ mod crash;
 mod deploy;
 mod disk_full;
 mod forget;
+mod group_kill;
 mod import;
 mod items;
 mod load;
