@@ -130,11 +130,7 @@ async fn processors_share_partitions_and_serve_what_one_process_serves() {
     cfg.live.assignment = tailor_features::Assignment::Group;
     cfg.live.group_session_timeout_ms = 6_000;
     cfg.models.retrain = false;
-    let with_roles = |roles: &str| {
-        let mut c = cfg.clone();
-        c.roles = tailor_server::roles::Roles::parse_list(roles).expect("roles");
-        c
-    };
+    let with_roles = |roles: &str| common::with_roles(&cfg, roles);
     let a = start(with_roles("processor")).await;
     let collector = start(with_roles("collector")).await;
     let api = start(with_roles("api")).await;

@@ -47,11 +47,7 @@ async fn collector_processor_and_api_run_as_separate_servers() {
     cfg.online = common::redis_url("roles");
     cfg.lake.roll_secs = 1;
     cfg.models.retrain = false;
-    let with_roles = |roles: &str| {
-        let mut c = cfg.clone();
-        c.roles = tailor_server::roles::Roles::parse_list(roles).expect("roles");
-        c
-    };
+    let with_roles = |roles: &str| common::with_roles(&cfg, roles);
     let processor = start(with_roles("processor,lake")).await;
     let collector = start(with_roles("collector")).await;
     let api = start(with_roles("api")).await;

@@ -25,6 +25,14 @@ pub fn config(dir: &std::path::Path) -> Config {
     cfg
 }
 
+/// `cfg` for a process running only `roles` (e.g. `"collector,api"`).
+pub fn with_roles(cfg: &Config, roles: &str) -> Config {
+    Config {
+        roles: tailor_server::roles::Roles::parse_list(roles).expect("roles"),
+        ..cfg.clone()
+    }
+}
+
 pub async fn start(cfg: Config) -> TestServer {
     let dir = cfg.data_dir.clone();
     let key = cfg.collector.secret_keys.first().cloned();
