@@ -84,7 +84,14 @@ impl PartitionedStore {
         let started = Instant::now();
         let field = partition.to_string();
         let mut value = Vec::new();
-        for (i, batch) in states.chunks(WRITE_BATCH).enumerate() {
+        // At least one pipeline, so the partition's time is written without states too.
+        let batches: Vec<&[(EntityKey, Option<PartEntity>)]> = if states.is_empty() {
+            vec![&[]]
+        } else {
+            states.chunks(WRITE_BATCH).collect()
+        };
+        let last = batches.len() - 1;
+        for (i, batch) in batches.into_iter().enumerate() {
             let mut pipe = redis::pipe();
             pipe.cmd("SCRIPT")
                 .arg("LOAD")
@@ -110,27 +117,15 @@ impl PartitionedStore {
                     .arg(self.redis.ttl_secs)
                     .ignore();
             }
-            if i == 0 {
-                if let Some(t) = time_ms {
-                    pipe.cmd("HSET")
-                        .arg(self.times_key())
-                        .arg(&field)
-                        .arg(t)
-                        .ignore();
-                }
+            // After the states: a reader never reads as of a time whose states are missing.
+            if let Some(t) = time_ms.filter(|_| i == last) {
+                pipe.cmd("HSET")
+                    .arg(self.times_key())
+                    .arg(&field)
+                    .arg(t)
+                    .ignore();
             }
             self.redis.run("write", |con| pipe.exec(con))?;
-        }
-        if states.is_empty() {
-            if let Some(t) = time_ms {
-                self.redis.run("write", |con| {
-                    redis::cmd("HSET")
-                        .arg(self.times_key())
-                        .arg(&field)
-                        .arg(t)
-                        .exec(con)
-                })?;
-            }
         }
         metrics::histogram!(m::ONLINE_STORE_WRITE_SECONDS, "backend" => "redis-partitioned")
             .record(started.elapsed().as_secs_f64());

@@ -47,6 +47,14 @@ pub(super) struct Group {
     pub(super) owned: Arc<Mutex<BTreeSet<u32>>>,
 }
 
+/// The next offset `partition`'s state covers (0 for a partition never applied).
+fn next_offset(engine: &FeatureEngine, partition: u32) -> u64 {
+    engine
+        .partitions()
+        .get(partition as usize)
+        .map_or(0, |p| p.next_offset())
+}
+
 fn state_path(dir: &Path, partition: u32) -> PathBuf {
     dir.join(format!("{partition}.state"))
 }
@@ -68,11 +76,7 @@ impl Keeper {
             let Some(bytes) = engine.encode_partition(partition) else {
                 return Ok(None);
             };
-            let offset = engine
-                .partitions()
-                .get(partition as usize)
-                .map_or(0, |p| p.next_offset());
-            (bytes, offset)
+            (bytes, next_offset(&engine, partition))
         };
         write_checkpoint(&state_path(&self.dir, partition), &bytes)?;
         metrics::gauge!(m::CHECKPOINT_BYTES).set(bytes.len() as f64);
@@ -130,10 +134,7 @@ impl Keeper {
                 })
             }
         }
-        let offset = engine
-            .partitions()
-            .get(partition as usize)
-            .map_or(0, |p| p.next_offset());
+        let offset = next_offset(&engine, partition);
         let mut live = live.write();
         if live.offsets.len() <= partition as usize {
             live.offsets.resize(partition as usize + 1, 0);
@@ -161,6 +162,11 @@ pub(super) type Publish = (
 pub(super) fn touched_states(engine: &mut FeatureEngine, partition: u32) -> Publish {
     let touched = engine.partition_mut(partition).take_touched();
     states_of(engine, partition, touched)
+}
+
+/// Forgets which entities `partition` touched (every entity is written again instead).
+pub(super) fn drop_touched(engine: &mut FeatureEngine, partition: u32) {
+    engine.partition_mut(partition).take_touched();
 }
 
 /// The states of every entity `partition` holds.

@@ -397,16 +397,21 @@ impl Processor {
     /// partition (the store keeps the highest offset, so rewriting is idempotent).
     fn publish(&self, g: &Group, engine: &mut FeatureEngine, partition: u32) {
         let mut resync = self.resync.lock();
-        let (_, offset, time, states) = group::touched_states(engine, partition);
         let writes = match *resync {
-            Some(failed_at) if failed_at.elapsed() >= STORE_RETRY => g
-                .owned
-                .lock()
-                .iter()
-                .map(|&p| group::all_states(engine, p))
-                .collect(),
-            Some(_) => return,
-            None => vec![(partition, offset, time, states)],
+            None => vec![group::touched_states(engine, partition)],
+            // Behind: the touched set is not needed, every owned entity is written once the
+            // retry pause is over.
+            Some(failed_at) => {
+                group::drop_touched(engine, partition);
+                if failed_at.elapsed() < STORE_RETRY {
+                    return;
+                }
+                g.owned
+                    .lock()
+                    .iter()
+                    .map(|&p| group::all_states(engine, p))
+                    .collect()
+            }
         };
         for (p, offset, time, states) in writes {
             if let Err(e) = g.store.write(p, offset, time, &states) {
