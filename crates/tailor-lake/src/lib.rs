@@ -20,6 +20,7 @@
 //!   `examples/lake_bench.rs`).
 
 pub mod bench;
+pub mod blobs;
 pub mod config;
 mod encode;
 pub mod erase;
@@ -39,6 +40,7 @@ pub mod store;
 pub mod training;
 pub mod warehouse;
 
+pub use blobs::ObjectBlobs;
 pub use config::{LakeConfig, LakeLocation};
 pub use erase::LakeErasure;
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@
 //! [`Error::Backpressure`] instead of growing. [`KafkaLog`] is the scale-out backend over a
 //! Kafka cluster (librdkafka).
 
+pub mod blobs;
 pub mod embedded;
 pub mod erasure;
 mod error;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+pub use blobs::{Blobs, DirBlobs};
 pub use embedded::{EmbeddedLog, EmbeddedOptions};
 pub use erasure::{ErasureList, ERASURES_TOPIC};
 pub use error::{Error, Result};

@@ -1,20 +1,24 @@
-//! The model registry: trained models as versioned artifacts on disk, and which version each
-//! model name serves.
+//! The model registry: trained models as versioned artifacts, and which version each model
+//! name serves. The artifacts are [`Blobs`]: a directory (`<data_dir>/models`) on one
+//! machine, or the lake's bucket (`_models/`) when trainers and API replicas run on
+//! several.
 //!
 //! ```text
-//! <data_dir>/models/<name>/v<N>/model.bin   the artifact (crate::artifact)
-//! <data_dir>/models/<name>/v<N>/meta.json   ModelMeta: kind, params, data range, metrics
-//! <data_dir>/models/<name>/current          Pointer (JSON): served version + rollback history
+//! <name>/v<N>/model.bin   the artifact (crate::artifact)
+//! <name>/v<N>/meta.json   ModelMeta: kind, params, data range, metrics
+//! <name>/current          Pointer (JSON): served version + rollback history
 //! ```
 //!
-//! A version is written into a hidden staging directory and renamed to `v<N>` once complete,
-//! so a crash never leaves a half-written version under a version name. The `current` pointer
-//! is replaced atomically (temporary file, fsync, rename, fsync of the directory); a
-//! leftover temporary file from a crash is ignored. Promoting pushes the served version onto
-//! the pointer's history, and [`Registry::rollback`] pops it.
+//! Saving claims a version number by creating its `model.bin` only if absent (so two
+//! trainers never share a number) and writes `meta.json` last: a version without metadata
+//! (a crash in between) is not listed, and the next save skips its number. The `current`
+//! pointer is replaced whole. Promoting pushes the served version onto the pointer's
+//! history, and [`Registry::rollback`] pops it.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
+
+use tailor_log::blobs::{Blobs, DirBlobs};
 
 use serde::{Deserialize, Serialize};
 
@@ -141,127 +145,135 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// A blob store's error (its message names the location already).
+fn store_err(e: std::io::Error) -> Error {
+    bad(e.to_string())
+}
+
 fn version_of(dir_name: &str) -> Option<u32> {
     dir_name.strip_prefix('v')?.parse().ok()
 }
 
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(dir, e))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(path, e))
-}
-
-/// Versioned model artifacts under one directory (`<data_dir>/models`).
-#[derive(Debug, Clone)]
+/// Versioned model artifacts in a blob store.
+#[derive(Clone)]
 pub struct Registry {
-    root: PathBuf,
+    blobs: Arc<dyn Blobs>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("location", &self.location())
+            .finish()
+    }
 }
 
 impl Registry {
     /// The registry of a data directory (`<data_dir>/models`; created on first save).
     pub fn open(data_dir: &Path) -> Registry {
-        Registry {
-            root: data_dir.join("models"),
-        }
+        Registry::new(Arc::new(DirBlobs::new(data_dir.join("models"))))
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The registry in `blobs` (for instance the lake's `_models/` folder).
+    pub fn new(blobs: Arc<dyn Blobs>) -> Registry {
+        Registry { blobs }
     }
 
-    fn dir(&self, name: &str) -> Result<PathBuf> {
+    /// Where the registry lives, for messages.
+    pub fn location(&self) -> String {
+        let any = self.blobs.location("x");
+        any.strip_suffix("/x").unwrap_or(&any).to_owned()
+    }
+
+    fn key(&self, name: &str, file: &str) -> Result<String> {
         check_name(name)?;
-        Ok(self.root.join(name))
+        Ok(format!("{name}/{file}"))
     }
 
-    /// The directory of one version.
-    pub fn version_dir(&self, name: &str, version: u32) -> Result<PathBuf> {
-        Ok(self.dir(name)?.join(format!("v{version}")))
+    fn version_key(&self, name: &str, version: u32, file: &str) -> Result<String> {
+        self.key(name, &format!("v{version}/{file}"))
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.blobs.get(key).map_err(store_err)
+    }
+
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.blobs.put(key, bytes).map_err(store_err)
+    }
+
+    /// Where one version's artifact lives (a path or an object URL), for messages.
+    pub fn artifact_location(&self, name: &str, version: u32) -> Result<String> {
+        Ok(self
+            .blobs
+            .location(&self.version_key(name, version, MODEL_FILE)?))
     }
 
     /// Stores `model` as the next version of `name` (not promoted) and returns its metadata.
     /// `meta.name` and `meta.version` are filled in here.
     pub fn save(&self, model: &Trained, mut meta: ModelMeta) -> Result<ModelMeta> {
-        let dir = self.dir(&meta.name)?;
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let stage = dir.join(format!(".staging-{}", std::process::id()));
-        if stage.exists() {
-            std::fs::remove_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
-        }
-        std::fs::create_dir(&stage).map_err(|e| Error::io(&stage, e))?;
+        check_name(&meta.name)?;
+        let bytes = artifact::to_bytes(model)?;
         let mut version = self.versions_of(&meta.name)?.last().copied().unwrap_or(0) + 1;
-        meta.version = version;
-        artifact::save(model, &stage.join(MODEL_FILE))?;
-        // The version is rewritten if another trainer took this number first.
+        // A number another trainer (or a crashed save) took is skipped.
         loop {
-            meta.version = version;
-            let json = serde_json::to_vec_pretty(&meta).map_err(|e| bad(e.to_string()))?;
-            write_synced(&stage.join(META_FILE), &json)?;
-            sync_dir(&stage)?;
-            let target = dir.join(format!("v{version}"));
-            if target.exists() {
-                version += 1;
-                continue;
+            let key = self.version_key(&meta.name, version, MODEL_FILE)?;
+            if self.blobs.create(&key, &bytes).map_err(store_err)? {
+                break;
             }
-            match std::fs::rename(&stage, &target) {
-                Ok(()) => break,
-                Err(_) if target.exists() => version += 1,
-                Err(e) => return Err(Error::io(&target, e)),
-            }
+            version += 1;
         }
-        sync_dir(&dir)?;
+        meta.version = version;
+        let json = serde_json::to_vec_pretty(&meta).map_err(|e| bad(e.to_string()))?;
+        self.put(&self.version_key(&meta.name, version, META_FILE)?, &json)?;
         Ok(meta)
     }
 
     /// Version numbers of `name`, ascending (complete versions only).
     pub fn versions_of(&self, name: &str) -> Result<Vec<u32>> {
-        let dir = self.dir(name)?;
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
-        let mut out = Vec::new();
-        for entry in rd {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            if let Some(v) = entry.file_name().to_str().and_then(version_of) {
-                if entry.path().join(META_FILE).is_file() {
-                    out.push(v);
-                }
-            }
-        }
+        let prefix = self.key(name, "")?;
+        let keys = self.blobs.list(&prefix).map_err(store_err)?;
+        let mut out: Vec<u32> = keys
+            .iter()
+            .filter_map(|k| {
+                let (dir, file) = k.strip_prefix(&prefix)?.split_once('/')?;
+                (file == META_FILE).then(|| version_of(dir)).flatten()
+            })
+            .collect();
         out.sort_unstable();
         Ok(out)
     }
 
     /// The metadata of one version.
     pub fn meta(&self, name: &str, version: u32) -> Result<ModelMeta> {
-        let path = self.version_dir(name, version)?.join(META_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(bad(format!(
-                    "model {name} has no version {version}; see `tailor models list`"
-                )))
-            }
-            Err(e) => return Err(Error::io(&path, e)),
+        let key = self.version_key(name, version, META_FILE)?;
+        let Some(bytes) = self.get(&key)? else {
+            return Err(bad(format!(
+                "model {name} has no version {version}; see `tailor models list`"
+            )));
         };
         serde_json::from_slice(&bytes).map_err(|e| Error::Artifact {
-            path,
+            path: self.blobs.location(&key).into(),
             reason: format!("bad metadata: {e}"),
         })
     }
 
     /// The trained model of one version.
     pub fn load(&self, name: &str, version: u32) -> Result<Trained> {
-        artifact::load(&self.version_dir(name, version)?.join(MODEL_FILE))
+        let key = self.version_key(name, version, MODEL_FILE)?;
+        let bytes = self.get(&key)?.ok_or_else(|| {
+            bad(format!(
+                "model {name} v{version} has no artifact at {}",
+                self.blobs.location(&key)
+            ))
+        })?;
+        artifact::from_bytes(&bytes).map_err(|e| match e {
+            Error::Artifact { reason, .. } => Error::Artifact {
+                path: self.blobs.location(&key).into(),
+                reason,
+            },
+            e => e,
+        })
     }
 
     /// Removes the user id `user` from the vocabulary of every version of every model that
@@ -271,12 +283,10 @@ impl Registry {
         let mut out = Vec::new();
         for entry in self.list()? {
             for meta in entry.versions {
-                let path = self
-                    .version_dir(&entry.name, meta.version)?
-                    .join(MODEL_FILE);
-                let mut trained = artifact::load(&path)?;
+                let mut trained = self.load(&entry.name, meta.version)?;
                 if trained.vocab.users.erase(user) {
-                    artifact::save(&trained, &path)?;
+                    let key = self.version_key(&entry.name, meta.version, MODEL_FILE)?;
+                    self.put(&key, &artifact::to_bytes(&trained)?)?;
                     out.push((entry.name.clone(), meta.version));
                 }
             }
@@ -286,22 +296,14 @@ impl Registry {
 
     /// Every model name with its versions and pointer, by name.
     pub fn list(&self) -> Result<Vec<ModelEntry>> {
-        let rd = match std::fs::read_dir(&self.root) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.root, e)),
-        };
-        let mut names = Vec::new();
-        for entry in rd {
-            let entry = entry.map_err(|e| Error::io(&self.root, e))?;
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if let Some(n) = entry.file_name().to_str() {
-                if is_dir && check_name(n).is_ok() {
-                    names.push(n.to_owned());
-                }
-            }
-        }
-        names.sort();
+        let keys = self.blobs.list("").map_err(store_err)?;
+        let mut names: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.split_once('/').map(|(n, _)| n))
+            .filter(|n| check_name(n).is_ok())
+            .map(str::to_owned)
+            .collect();
+        names.dedup();
         names
             .into_iter()
             .map(|name| {
@@ -316,32 +318,30 @@ impl Registry {
                     versions,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<ModelEntry>>>()
+            .map(|mut entries| {
+                entries.retain(|e| !e.versions.is_empty() || e.current.is_some());
+                entries
+            })
     }
 
     /// The pointer of `name`, or `None` when no version was promoted yet.
     pub fn current(&self, name: &str) -> Result<Option<Pointer>> {
-        let path = self.dir(name)?.join(POINTER_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        let key = self.key(name, POINTER_FILE)?;
+        match self.get(&key)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 bad(format!(
                     "{} is corrupt ({e}); run `tailor models promote {name} VERSION`",
-                    path.display()
+                    self.blobs.location(&key)
                 ))
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path, e)),
+            None => Ok(None),
         }
     }
 
     fn write_pointer(&self, name: &str, p: &Pointer) -> Result<()> {
-        let dir = self.dir(name)?;
-        let tmp = dir.join(format!("{POINTER_FILE}.tmp"));
         let json = serde_json::to_vec_pretty(p).map_err(|e| bad(e.to_string()))?;
-        write_synced(&tmp, &json)?;
-        let path = dir.join(POINTER_FILE);
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
-        sync_dir(&dir)
+        self.put(&self.key(name, POINTER_FILE)?, &json)
     }
 
     /// Serves `version` of `name`; the version served until now is kept for rollback.
@@ -403,11 +403,11 @@ impl Registry {
             if pinned.contains(&v) {
                 continue;
             }
-            let dir = self.version_dir(name, v)?;
-            // The metadata goes first: without it the directory is no longer a version.
-            let meta = dir.join(META_FILE);
-            std::fs::remove_file(&meta).map_err(|e| Error::io(&meta, e))?;
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            // The metadata goes first: without it the version is no longer listed.
+            for file in [META_FILE, MODEL_FILE] {
+                let key = self.version_key(name, v, file)?;
+                self.blobs.delete(&key).map_err(store_err)?;
+            }
             removed.push(v);
         }
         Ok(removed)
@@ -424,5 +424,7 @@ impl Registry {
     }
 }
 
+#[doc(hidden)]
+pub mod conformance;
 #[cfg(test)]
 mod tests;

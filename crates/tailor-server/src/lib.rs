@@ -68,6 +68,33 @@ pub fn open_log(cfg: &Config) -> Result<Arc<dyn Log>> {
     Ok(log)
 }
 
+/// The model registry of a deployment: in the lake's bucket (`_models/`) when the lake is in
+/// object storage, so trainers and API replicas on other machines share it; else
+/// `<data_dir>/models`.
+pub fn model_registry(cfg: &Config) -> Result<tailor_rec::registry::Registry> {
+    let blobs = tailor_lake::blobs::shared_or_local(
+        &cfg.lake,
+        &cfg.data_dir,
+        tailor_lake::blobs::MODELS_PREFIX,
+        cfg.data_dir.join("models"),
+    )
+    .map_err(|e| Error::Lake(e.to_string()))?;
+    Ok(tailor_rec::registry::Registry::new(blobs))
+}
+
+/// Where processors sharing partitions keep each partition's checkpoint: in the lake's
+/// bucket (`_checkpoints/partitions/`) when the lake is in object storage, so a processor on
+/// another machine takes a partition over from it; else `<data_dir>/checkpoints/partitions`.
+pub fn partition_checkpoints(cfg: &Config) -> Result<Arc<dyn tailor_log::Blobs>> {
+    tailor_lake::blobs::shared_or_local(
+        &cfg.lake,
+        &cfg.data_dir,
+        &format!("{}/partitions", tailor_lake::blobs::CHECKPOINTS_PREFIX),
+        cfg.data_dir.join("checkpoints").join("partitions"),
+    )
+    .map_err(|e| Error::Lake(e.to_string()))
+}
+
 /// A server started by [`start`].
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -258,13 +285,14 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
                 features: cfg.features.clone(),
                 online,
                 checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
-                sharing: partitioned
-                    .clone()
-                    .map(|store| tailor_features::GroupOptions {
-                        store,
-                        dir: cfg.data_dir.join("checkpoints").join("partitions"),
+                sharing: match &partitioned {
+                    Some(store) => Some(tailor_features::GroupOptions {
+                        store: store.clone(),
+                        checkpoints: partition_checkpoints(&cfg)?,
                         session_timeout: Duration::from_millis(cfg.live.group_session_timeout_ms),
                     }),
+                    None => None,
+                },
             },
         )?
         .with_erasures(erasures.clone());
@@ -316,8 +344,9 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
             .map_err(|e| Error::Lake(e.to_string()))?,
     );
 
+    let model_registry = model_registry(&cfg)?;
     let slot = Arc::new(models::ModelSlot::new(
-        tailor_rec::registry::Registry::open(&cfg.data_dir),
+        model_registry.clone(),
         &cfg.models.serve,
     ));
     tailor_rec::set_threads(cfg.models.threads);
@@ -338,10 +367,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
     for v in cfg.experiment.iter().flat_map(|e| &e.variants) {
         if v.model != experiments::LIVE && v.model != cfg.models.serve {
             variant_models.entry(v.model.clone()).or_insert_with(|| {
-                Arc::new(models::ModelSlot::new(
-                    tailor_rec::registry::Registry::open(&cfg.data_dir),
-                    &v.model,
-                ))
+                Arc::new(models::ModelSlot::new(model_registry.clone(), &v.model))
             });
         }
     }

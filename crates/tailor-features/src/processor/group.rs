@@ -1,7 +1,7 @@
 //! Processors sharing the log's partitions (`live.assignment = "group"`, ADR 0016).
 //!
 //! The Kafka consumer group decides which partitions this processor owns. Each owned
-//! partition's feature state is checkpointed on its own (`{dir}/{partition}.state`, with the
+//! partition's feature state is checkpointed on its own (blob `{partition}.state`, with the
 //! offset it covers inside) and the group's committed offset follows it (committed by the
 //! member: Kafka refuses commits to a group with members from clients outside it). A partition taken
 //! away is checkpointed inside the rebalance, before another member gets it, and its state
@@ -13,14 +13,12 @@
 //! recommendations come from the trained model and these features.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
-use tailor_log::RevokeHook;
+use tailor_log::{Blobs, RevokeHook};
 
-use crate::checkpoint::write_checkpoint;
 use crate::engine::{FeatureEngine, PartEntity};
 use crate::metrics as m;
 use crate::online::PartitionedStore;
@@ -32,8 +30,8 @@ pub struct GroupOptions {
     /// Partition states readers merge (a Redis store).
     pub store: Arc<PartitionedStore>,
     /// Per-partition checkpoints, shared by the group's members (one machine's data
-    /// directory, or a shared mount).
-    pub dir: PathBuf,
+    /// directory, or the lake's bucket when they run on several machines).
+    pub checkpoints: Arc<dyn Blobs>,
     /// `live.group_session_timeout_ms`.
     pub session_timeout: Duration,
 }
@@ -41,7 +39,7 @@ pub struct GroupOptions {
 /// The group side of a running processor.
 pub(super) struct Group {
     pub(super) store: Arc<PartitionedStore>,
-    pub(super) dir: PathBuf,
+    pub(super) checkpoints: Arc<dyn Blobs>,
     pub(super) session_timeout: Duration,
     /// Partitions owned now.
     pub(super) owned: Arc<Mutex<BTreeSet<u32>>>,
@@ -55,15 +53,22 @@ fn next_offset(engine: &FeatureEngine, partition: u32) -> u64 {
         .map_or(0, |p| p.next_offset())
 }
 
-fn state_path(dir: &Path, partition: u32) -> PathBuf {
-    dir.join(format!("{partition}.state"))
+fn state_key(partition: u32) -> String {
+    format!("{partition}.state")
+}
+
+fn blob_err(checkpoints: &dyn Blobs, partition: u32) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: checkpoints.location(&state_key(partition)),
+        source,
+    }
 }
 
 /// What a group member needs to checkpoint and drop a partition, shared with the hook.
 #[derive(Clone)]
 pub(super) struct Keeper {
     pub(super) engine: Arc<RwLock<FeatureEngine>>,
-    pub(super) dir: PathBuf,
+    pub(super) checkpoints: Arc<dyn Blobs>,
     pub(super) owned: Arc<Mutex<BTreeSet<u32>>>,
 }
 
@@ -78,7 +83,9 @@ impl Keeper {
             };
             (bytes, next_offset(&engine, partition))
         };
-        write_checkpoint(&state_path(&self.dir, partition), &bytes)?;
+        self.checkpoints
+            .put(&state_key(partition), &bytes)
+            .map_err(blob_err(self.checkpoints.as_ref(), partition))?;
         metrics::gauge!(m::CHECKPOINT_BYTES).set(bytes.len() as f64);
         Ok(Some(offset))
     }
@@ -112,10 +119,14 @@ impl Keeper {
 
     /// Takes `partition` over: its state from its checkpoint (or empty from offset 0).
     pub(super) fn restore(&self, partition: u32, live: &RwLock<LiveState>) -> Result<()> {
-        let path = state_path(&self.dir, partition);
+        // Read before taking the engine's lock (the store may be remote).
+        let stored = self
+            .checkpoints
+            .get(&state_key(partition))
+            .map_err(blob_err(self.checkpoints.as_ref(), partition))?;
         let mut engine = self.engine.write();
-        match std::fs::read(&path) {
-            Ok(bytes) => match engine.restore_partition(partition, &bytes) {
+        match stored {
+            Some(bytes) => match engine.restore_partition(partition, &bytes) {
                 Ok(()) => {}
                 Err(Error::FeatureDefinitionsChanged) => {
                     tracing::warn!(
@@ -126,13 +137,7 @@ impl Keeper {
                 }
                 Err(e) => return Err(e),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => engine.reset_partition(partition),
-            Err(source) => {
-                return Err(Error::Io {
-                    path: path.display().to_string(),
-                    source,
-                })
-            }
+            None => engine.reset_partition(partition),
         }
         let offset = next_offset(&engine, partition);
         let mut live = live.write();

@@ -122,7 +122,7 @@ impl Processor {
                 group: opts.group,
                 sharing: Some(Group {
                     store: g.store,
-                    dir: g.dir,
+                    checkpoints: g.checkpoints,
                     session_timeout: g.session_timeout,
                     owned: Arc::default(),
                 }),
@@ -526,7 +526,7 @@ impl Processor {
         let mut pending: Option<tokio::task::JoinHandle<Result<()>>> = None;
         let keeper = self.sharing.as_ref().map(|g| Keeper {
             engine: self.engine.clone(),
-            dir: g.dir.clone(),
+            checkpoints: g.checkpoints.clone(),
             owned: g.owned.clone(),
         });
         let member = match (&self.sharing, &keeper) {

@@ -1,10 +1,14 @@
 //! Processors sharing the log's partitions (`live.assignment = "group"`, ADR 0016): two
 //! processors in one Kafka consumer group split the partitions, hand them over when one
 //! joins or leaves, and an API replica reading the partition states they write to Redis
-//! serves exactly the features of a single process that applied every event itself.
+//! serves exactly the features of a single process that applied every event itself. The
+//! processors have data directories of their own (machines of their own): the partition
+//! checkpoints they hand over pass through the lake's object storage (moto's S3).
 
 use crate::common;
 use crate::kafka::{for_test_broker, kafka_url};
+use crate::moto;
+use crate::shared_storage::lake_on_s3;
 
 use std::time::{Duration, Instant};
 
@@ -121,8 +125,10 @@ async fn processors_share_partitions_and_serve_what_one_process_serves() {
     assert!(held.len() > 50, "users, items and the global row: {held:?}");
     reference.server.shutdown().await.expect("shutdown");
 
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = config(dir.path());
+    let (_moto, endpoint) = moto::start_s3("group");
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("tmp")).collect();
+    let mut cfg = config(dirs[0].path());
+    lake_on_s3(&mut cfg, &endpoint, "group");
     cfg.log.url = kafka_url();
     cfg.log.partitions = 4;
     for_test_broker(&mut cfg);
@@ -131,7 +137,12 @@ async fn processors_share_partitions_and_serve_what_one_process_serves() {
     cfg.live.group_session_timeout_ms = 6_000;
     cfg.models.retrain = false;
     let with_roles = |roles: &str| common::with_roles(&cfg, roles);
-    let a = start(with_roles("processor")).await;
+    let processor = |machine: usize| {
+        let mut c = with_roles("processor");
+        c.data_dir = dirs[machine].path().to_path_buf();
+        c
+    };
+    let a = start(processor(1)).await;
     let collector = start(with_roles("collector")).await;
     let api = start(with_roles("api")).await;
     let send = async |range: std::ops::Range<usize>| {
@@ -145,7 +156,7 @@ async fn processors_share_partitions_and_serve_what_one_process_serves() {
     send(0..200).await;
     settled(&[&a], 4).await;
     // A second one joins: the partitions are split, each from the other's checkpoint.
-    let b = start(with_roles("processor")).await;
+    let b = start(processor(2)).await;
     send(200..400).await;
     settled(&[&a, &b], 4).await;
     let (_, sa) = a.get("/v1/status").await;
@@ -179,4 +190,20 @@ async fn processors_share_partitions_and_serve_what_one_process_serves() {
     for s in [api, collector, b] {
         s.server.shutdown().await.expect("shutdown");
     }
+    // The checkpoints went to the bucket, not to a machine's disk.
+    for d in &dirs {
+        assert!(!d.path().join("checkpoints/partitions").exists());
+    }
+    let lake = tailor_lake::Lake::open(&cfg.lake, &cfg.data_dir).expect("lake");
+    let keys = tailor_lake::ObjectBlobs::new(&lake, "_checkpoints");
+    let keys = tailor_log::Blobs::list(&keys, "").expect("list");
+    assert_eq!(
+        keys,
+        [
+            "partitions/0.state",
+            "partitions/1.state",
+            "partitions/2.state",
+            "partitions/3.state"
+        ]
+    );
 }

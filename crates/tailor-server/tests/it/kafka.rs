@@ -4,8 +4,7 @@
 //! embedded log. The broker comes from `TAILOR_TEST_KAFKA` (set by the test command).
 
 use crate::common;
-#[path = "../../../tailor-lake/tests/it/moto.rs"]
-mod moto;
+use crate::moto;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

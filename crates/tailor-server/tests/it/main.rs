@@ -18,9 +18,12 @@ mod kafka;
 mod keys;
 mod lake;
 mod models;
+#[path = "../../../tailor-lake/tests/it/moto.rs"]
+mod moto;
 mod openapi;
 mod promtool;
 mod quality;
 mod roles;
 mod sdk;
+mod shared_storage;
 mod tls;

@@ -1,7 +1,6 @@
 //! `tailor models list|promote|rollback`: the model registry under `<data_dir>/models`.
 
 use anyhow::Result;
-use tailor_rec::registry::Registry;
 
 use crate::commands::train::format_ms;
 use crate::config::{load, DataArgs};
@@ -24,12 +23,12 @@ fn parse_version(s: &str) -> Result<u32> {
 
 pub fn run(cmd: ModelsCommand, data: &DataArgs) -> Result<()> {
     let cfg = load(data, None)?;
-    let reg = Registry::open(&cfg.data_dir);
+    let reg = tailor_server::model_registry(&cfg)?;
     match cmd {
         ModelsCommand::List => {
             let entries = reg.list()?;
             if entries.is_empty() {
-                println!("no models in {}; run `tailor train`", reg.root().display());
+                println!("no models in {}; run `tailor train`", reg.location());
                 return Ok(());
             }
             println!(

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use tailor_log::EmbeddedLog;
 use tailor_rec::model::BlendParams;
-use tailor_rec::registry::{OfflineMetrics, Registry};
+use tailor_rec::registry::OfflineMetrics;
 use tailor_rec::serving::ServedModel;
 use tailor_rec::training::{holdout_metrics, TrainMode};
 use tailor_server::models::read_interactions;
@@ -61,7 +61,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     tailor_rec::set_threads(args.threads);
     let cfg = load(&args.data, None)?;
-    let registry = Registry::open(&cfg.data_dir);
+    let registry = tailor_server::model_registry(&cfg)?;
     // Fail on a bad name before the long steps.
     registry.versions_of(&args.model)?;
     let mode: TrainMode = args.mode.parse().map_err(anyhow::Error::msg)?;
@@ -159,12 +159,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
     }
     let pointer = registry.current(&meta.name)?;
-    let dir = registry.version_dir(&meta.name, meta.version)?;
+    let at = registry.artifact_location(&meta.name, meta.version)?;
     println!(
-        "saved {} v{} to {} and promoted it{}",
+        "saved {} v{} to {at} and promoted it{}",
         meta.name,
         meta.version,
-        dir.display(),
         match pointer.and_then(|p| p.history.last().copied()) {
             Some(prev) => format!(
                 " (was v{prev}; `tailor models rollback {}` undoes)",
