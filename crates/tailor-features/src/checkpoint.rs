@@ -13,7 +13,10 @@
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tailor_log::Blobs;
 
 use serde::{Deserialize, Serialize};
 
@@ -111,19 +114,74 @@ pub fn load_checkpoint(path: &Path) -> Result<Option<Snapshot>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(path)(e)),
     };
+    parse_checkpoint(&bytes, &path.display().to_string())
+}
+
+fn parse_checkpoint(bytes: &[u8], location: &str) -> Result<Option<Snapshot>> {
     if bytes.len() >= 8 && &bytes[..4] == MAGIC && bytes[4..8] == 1u32.to_le_bytes() {
         tracing::warn!(
-            path = %path.display(),
+            path = %location,
             "checkpoint has the format before feature state; rebuilding all state from offset 0"
         );
         return Ok(None);
     }
-    decode_checkpoint(&bytes)
+    decode_checkpoint(bytes)
         .map(Some)
         .map_err(|reason| Error::CorruptCheckpoint {
-            path: path.display().to_string(),
+            path: location.to_owned(),
             reason,
         })
+}
+
+/// Where the processor's checkpoint lives: a file of the data directory (the default), or a
+/// blob of the lake's bucket when the lake is in object storage (ADR 0017), so a processor
+/// started on another machine resumes from it.
+#[derive(Clone)]
+pub enum CheckpointStore {
+    File(PathBuf),
+    Blob(Arc<dyn Blobs>, String),
+}
+
+impl std::fmt::Debug for CheckpointStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.location())
+    }
+}
+
+impl CheckpointStore {
+    /// Where it is, for messages.
+    pub fn location(&self) -> String {
+        match self {
+            CheckpointStore::File(p) => p.display().to_string(),
+            CheckpointStore::Blob(b, key) => b.location(key),
+        }
+    }
+
+    /// The stored checkpoint ([`load_checkpoint`]'s rules).
+    pub fn load(&self) -> Result<Option<Snapshot>> {
+        match self {
+            CheckpointStore::File(p) => load_checkpoint(p),
+            CheckpointStore::Blob(b, key) => match b.get(key) {
+                Ok(Some(bytes)) => parse_checkpoint(&bytes, &self.location()),
+                Ok(None) => Ok(None),
+                Err(source) => Err(Error::Io {
+                    path: self.location(),
+                    source,
+                }),
+            },
+        }
+    }
+
+    /// Replaces the checkpoint with `bytes` (from [`encode_checkpoint`]), atomically.
+    pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        match self {
+            CheckpointStore::File(p) => write_checkpoint(p, bytes),
+            CheckpointStore::Blob(b, key) => b.put(key, bytes).map_err(|source| Error::Io {
+                path: self.location(),
+                source,
+            }),
+        }
+    }
 }
 
 /// What [`rebuild_checkpoint`] applied.
@@ -137,7 +195,7 @@ pub struct Rebuilt {
 }
 
 /// Rebuilds both states from a recorded history (e.g. the lake, `tailor features
-/// backfill`) and writes them as the checkpoint at `checkpoint_path`, so the next start
+/// backfill`) and writes them as the checkpoint in `checkpoint`, so the next start
 /// resumes from `next_offsets` (per partition: every record below it is in `events` or was
 /// not an event). `events` must be in (partition, offset) order; it is applied exactly as
 /// the live processor would have read it. The server must not be running.
@@ -146,7 +204,7 @@ pub fn rebuild_checkpoint(
     next_offsets: &[u64],
     live: &crate::config::LiveConfig,
     features: &crate::engine::FeaturesConfig,
-    checkpoint_path: &std::path::Path,
+    checkpoint: &CheckpointStore,
 ) -> Result<Rebuilt> {
     let partitions = next_offsets.len().max(
         events
@@ -178,7 +236,7 @@ pub fn rebuild_checkpoint(
             .collect(),
         live: state,
     };
-    write_checkpoint(checkpoint_path, &encode_checkpoint(&snapshot))?;
+    checkpoint.write(&encode_checkpoint(&snapshot))?;
     Ok(Rebuilt {
         events: events.len() as u64,
         late_events: late,

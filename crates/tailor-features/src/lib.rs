@@ -18,7 +18,7 @@ mod state;
 
 pub use checkpoint::{
     decode_checkpoint, encode_checkpoint, load_checkpoint, rebuild_checkpoint, write_checkpoint,
-    Rebuilt, Snapshot,
+    CheckpointStore, Rebuilt, Snapshot,
 };
 pub use config::{Assignment, LiveConfig};
 pub use decay::Decayed;

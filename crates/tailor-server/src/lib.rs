@@ -95,6 +95,28 @@ pub fn partition_checkpoints(cfg: &Config) -> Result<Arc<dyn tailor_log::Blobs>>
     .map_err(|e| Error::Lake(e.to_string()))
 }
 
+/// Where the processor's checkpoint lives: `_checkpoints/live.ckpt` in the lake's bucket when
+/// the lake is in object storage, so a processor started on another machine resumes from
+/// it; else `<data_dir>/checkpoints/live.ckpt`.
+pub fn live_checkpoint(cfg: &Config) -> Result<tailor_features::CheckpointStore> {
+    let lake = |e: tailor_lake::Error| Error::Lake(e.to_string());
+    Ok(match cfg.lake.location(&cfg.data_dir).map_err(lake)? {
+        tailor_lake::LakeLocation::Local(_) => tailor_features::CheckpointStore::File(
+            cfg.data_dir.join("checkpoints").join("live.ckpt"),
+        ),
+        tailor_lake::LakeLocation::S3 { .. } => {
+            let store = tailor_lake::Lake::open(&cfg.lake, &cfg.data_dir).map_err(lake)?;
+            tailor_features::CheckpointStore::Blob(
+                Arc::new(tailor_lake::ObjectBlobs::new(
+                    &store,
+                    tailor_lake::blobs::CHECKPOINTS_PREFIX,
+                )),
+                "live.ckpt".into(),
+            )
+        }
+    })
+}
+
 /// A server started by [`start`].
 pub struct RunningServer {
     pub addr: SocketAddr,
@@ -284,7 +306,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
                 live: cfg.live.clone(),
                 features: cfg.features.clone(),
                 online,
-                checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
+                checkpoint: live_checkpoint(&cfg)?,
                 sharing: match &partitioned {
                     Some(store) => Some(tailor_features::GroupOptions {
                         store: store.clone(),

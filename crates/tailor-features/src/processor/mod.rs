@@ -8,7 +8,6 @@
 //! slice (well under a millisecond), and an event is visible to readers as soon as its
 //! slice is applied.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use parking_lot::RwLock;
 use tailor_log::{ErasureList, Log, StoredRecord};
 use tokio::sync::{mpsc, watch};
 
-use crate::checkpoint::{encode_checkpoint, load_checkpoint, write_checkpoint, Snapshot};
+use crate::checkpoint::{encode_checkpoint, CheckpointStore, Snapshot};
 use crate::config::LiveConfig;
 use crate::engine::{FeatureEngine, FeatureEvent, FeaturesConfig};
 use crate::metrics as m;
@@ -54,7 +53,7 @@ pub struct Processor {
     store: Option<Arc<dyn OnlineStore>>,
     /// When the last online-store write failed, while the store is behind.
     resync: parking_lot::Mutex<Option<Instant>>,
-    checkpoint_path: PathBuf,
+    checkpoint: CheckpointStore,
     /// Records of erased users, skipped wherever they are read.
     erasures: Arc<ErasureList>,
     /// Set when processors share the partitions (`live.assignment = "group"`).
@@ -69,7 +68,7 @@ pub struct ProcessorOptions {
     pub features: FeaturesConfig,
     /// Where serving reads features (`online = "..."`, see [`crate::online::open`]).
     pub online: OnlineBackend,
-    pub checkpoint_path: PathBuf,
+    pub checkpoint: CheckpointStore,
     /// Share the partitions with other processors (see [`GroupOptions`]); `None`: own
     /// every partition.
     pub sharing: Option<GroupOptions>,
@@ -131,11 +130,11 @@ impl Processor {
                 engine: Arc::new(RwLock::new(engine)),
                 store: None,
                 resync: parking_lot::Mutex::new(None),
-                checkpoint_path: opts.checkpoint_path,
+                checkpoint: opts.checkpoint.clone(),
                 erasures: Arc::new(ErasureList::new()),
             });
         }
-        let snapshot = load_checkpoint(&opts.checkpoint_path)?.unwrap_or_default();
+        let snapshot = opts.checkpoint.load()?.unwrap_or_default();
         let (mut state, mut engine) = match restore(snapshot, &opts.features, partitions)? {
             Some(restored) => restored,
             None => (
@@ -179,7 +178,7 @@ impl Processor {
             engine: Arc::new(RwLock::new(engine)),
             store,
             resync: parking_lot::Mutex::new(None),
-            checkpoint_path: opts.checkpoint_path,
+            checkpoint: opts.checkpoint.clone(),
             erasures: Arc::new(ErasureList::new()),
             sharing: None,
         })
@@ -483,14 +482,14 @@ impl Processor {
         snapshot: Snapshot,
     ) -> impl std::future::Future<Output = Result<()>> + 'static {
         let started = Instant::now();
-        let path = self.checkpoint_path.clone();
+        let store = self.checkpoint.clone();
         let (log, group, topic) = (self.log.clone(), self.group.clone(), self.topic.clone());
         let offsets = snapshot.live.offsets.clone();
         let write = tokio::task::spawn_blocking(move || {
             let bytes = encode_checkpoint(&snapshot);
-            write_checkpoint(&path, &bytes).map(|()| bytes.len())
+            store.write(&bytes).map(|()| bytes.len())
         });
-        let display = self.checkpoint_path.display().to_string();
+        let display = self.checkpoint.location();
         async move {
             let size = write.await.unwrap_or_else(|e| {
                 Err(crate::Error::Io {

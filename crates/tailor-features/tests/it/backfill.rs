@@ -51,7 +51,7 @@ fn options(checkpoint: std::path::PathBuf) -> ProcessorOptions {
         live: LiveConfig::default(),
         features: FeaturesConfig::default(),
         online: OnlineBackend::Live,
-        checkpoint_path: checkpoint,
+        checkpoint: tailor_features::CheckpointStore::File(checkpoint),
         sharing: None,
     }
 }
@@ -107,7 +107,7 @@ async fn a_rebuilt_checkpoint_resumes_like_a_processor_that_never_stopped() {
         &covered,
         &LiveConfig::default(),
         &FeaturesConfig::default(),
-        &path,
+        &tailor_features::CheckpointStore::File(path.clone()),
     )
     .expect("rebuild");
     assert_eq!(undecodable, 1, "the bad record is in the covered part");

@@ -113,3 +113,65 @@ async fn an_api_replica_on_another_machine_serves_the_model_trained_elsewhere() 
         s.server.shutdown().await.expect("shutdown");
     }
 }
+
+/// A processor stops on one machine and starts on another (a data directory of its own):
+/// it resumes from the checkpoint in the bucket, counting nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_moved_to_another_machine_resumes_from_the_bucket() {
+    let (_moto, endpoint) = moto::start_s3("moved");
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut cfg = config(dir_a.path());
+    cfg.log.url = kafka_url();
+    cfg.log.partitions = 2;
+    for_test_broker(&mut cfg);
+    cfg.online = common::redis_url("moved");
+    lake_on_s3(&mut cfg, &endpoint, "moved");
+    cfg.models.retrain = false;
+    let events = shop_events();
+    let n = events.len();
+    let a = start(common::with_roles(&cfg, "collector,processor,api")).await;
+    let (code, r) = a.post("/v1/batch", json!({ "batch": events })).await;
+    assert_eq!(code, 200, "{r}");
+    a.wait_processed().await;
+    let (_, before) = a.get("/v1/features/item/hat-1").await;
+    a.server.shutdown().await.expect("shutdown");
+
+    // The checkpoint is in the bucket, covering every event; no machine holds one.
+    let checkpoint = tailor_server::live_checkpoint(&cfg).expect("store");
+    assert_eq!(
+        checkpoint.location(),
+        "s3://moved/lake/_checkpoints/live.ckpt"
+    );
+    let snapshot = checkpoint.load().expect("load").expect("a checkpoint");
+    assert_eq!(snapshot.live.offsets.iter().sum::<u64>(), n as u64);
+    assert_eq!(snapshot.live.events_processed, n as u64);
+    assert!(!dir_a.path().join("checkpoints/live.ckpt").exists());
+
+    // The other machine reads that checkpoint: a corrupt one stops it at start, named.
+    let lake = tailor_lake::Lake::open(&cfg.lake, &cfg.data_dir).expect("lake");
+    let blobs = tailor_lake::ObjectBlobs::new(&lake, "_checkpoints");
+    let good = blobs.get("live.ckpt").expect("get").expect("bytes");
+    blobs.put("live.ckpt", b"TLCK garbage").expect("corrupt it");
+    let mut moved = common::with_roles(&cfg, "collector,processor,api");
+    moved.data_dir = dir_b.path().to_path_buf();
+    let err = match tailor_server::start(moved.clone()).await {
+        Ok(_) => panic!("started from a corrupt checkpoint"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("s3://moved/lake/_checkpoints/live.ckpt"),
+        "{err}"
+    );
+    blobs.put("live.ckpt", &good).expect("restore it");
+    let b = start(moved).await;
+    let status = b.wait_processed().await;
+    assert_eq!(status["live"]["events_processed"], json!(n), "{status}");
+    let (code, after) = b.get("/v1/features/item/hat-1").await;
+    assert_eq!(code, 200, "{after}");
+    assert_eq!(after["values"], before["values"], "{after}");
+    assert!(!dir_b.path().join("checkpoints/live.ckpt").exists());
+    b.server.shutdown().await.expect("shutdown");
+}

@@ -91,7 +91,7 @@ pub fn run(cmd: FeaturesCommand, data: &DataArgs) -> Result<()> {
                     live: cfg.live.clone(),
                     features: cfg.features.clone(),
                     online: tailor_features::OnlineBackend::Live,
-                    checkpoint_path: cfg.data_dir.join("checkpoints").join("live.ckpt"),
+                    checkpoint: tailor_server::live_checkpoint(&cfg)?,
                     sharing: None,
                 },
             )?
@@ -245,9 +245,14 @@ async fn backfill(cfg: &tailor_server::Config) -> Result<()> {
     }
     let set = FeatureSet::compile(&cfg.features)?;
     let events = lake_events(&warehouse, &set).await?;
-    let path = cfg.data_dir.join("checkpoints").join("live.ckpt");
-    let rebuilt =
-        tailor_features::rebuild_checkpoint(&events, &committed, &cfg.live, &cfg.features, &path)?;
+    let checkpoint = tailor_server::live_checkpoint(cfg)?;
+    let rebuilt = tailor_features::rebuild_checkpoint(
+        &events,
+        &committed,
+        &cfg.live,
+        &cfg.features,
+        &checkpoint,
+    )?;
     println!(
         "rebuilt feature state from {} lake events ({} entities, {} late events skipped) in \
          {:.1}s; saved to {}; the next start resumes the log at offsets {:?}",
@@ -255,7 +260,7 @@ async fn backfill(cfg: &tailor_server::Config) -> Result<()> {
         rebuilt.entities,
         rebuilt.late_events,
         started.elapsed().as_secs_f64(),
-        path.display(),
+        checkpoint.location(),
         rebuilt.offsets
     );
     drop(log);
