@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The example topology of deploy/README.md on one machine, on loopback: a Kafka-protocol
-# broker (tansu, in memory; installed once with cargo, or TAILOR_KAFKA=host:port for your
-# own), Redis (the one on 127.0.0.1:6379, else a private redis-server), and three Tailor
+# broker (tansu, in memory; built once with cargo by scripts/kafka-broker.sh, or
+# TAILOR_KAFKA=host:port for your own), Redis (the one on 127.0.0.1:6379, else a private redis-server), and three Tailor
 # processes sharing one data directory:
 #
 #   collector                  http://127.0.0.1:${BASE_PORT}     POST /v1/batch …

@@ -3,7 +3,8 @@
 # SDK, moto's S3 server, an OpenAPI validator, selenium and confluent-kafka (an independent Kafka reader) from PyPI; Debian's chromium and
 # chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
 # answers on 127.0.0.1:6379; Debian's prometheus for promtool; Debian's wrk for the load test;
-# a tansu Kafka-protocol broker on a free loopback port, installed with cargo once; and
+# a tansu Kafka-protocol broker on a free loopback port, built with cargo once (tansu 0.6.0 with
+# scripts/tansu-group-expiry.patch, see scripts/kafka-broker.sh); and
 # cargo-nextest if missing), checks
 # formatting and lints, runs every test, ends with a short fuzz run (scripts/fuzz.sh, which
 # installs cargo-afl once), and stops what it started.
@@ -62,7 +63,8 @@ if [ -z "${TAILOR_TEST_REDIS_URL:-}" ]; then
         export TAILOR_TEST_REDIS_URL="redis://127.0.0.1:$redis_port"
     fi
 fi
-# A Kafka-protocol broker for the Kafka log tests (installs tansu once).
+# A Kafka-protocol broker for the Kafka log tests (builds the patched tansu once).
+tansu_needed=1
 source scripts/kafka-broker.sh
 
 # A clean run gains nothing from incremental compilation, whose caches take gigabytes.
