@@ -26,6 +26,31 @@ pub(crate) fn lake_on_s3(cfg: &mut tailor_server::Config, endpoint: &str, bucket
     cfg.lake.allow_http = true;
 }
 
+/// A bucket `name` in moto, two machines' data directories, and the config of the first
+/// (Kafka log, Redis store, lake in the bucket; no scheduled training).
+fn two_machines(
+    name: &str,
+) -> (
+    moto::Moto,
+    tempfile::TempDir,
+    tempfile::TempDir,
+    tailor_server::Config,
+) {
+    let (moto, endpoint) = moto::start_s3(name);
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let mut cfg = config(dir_a.path());
+    cfg.log.url = kafka_url();
+    cfg.log.partitions = 2;
+    for_test_broker(&mut cfg);
+    cfg.online = common::redis_url(name);
+    lake_on_s3(&mut cfg, &endpoint, name);
+    cfg.models.retrain = false;
+    (moto, dir_a, dir_b, cfg)
+}
+
 #[test]
 fn blobs_and_the_registry_on_s3_behave_as_on_a_directory() {
     let (_moto, endpoint) = moto::start_s3("blobs");
@@ -52,18 +77,7 @@ fn blobs_and_the_registry_on_s3_behave_as_on_a_directory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_replica_on_another_machine_serves_the_model_trained_elsewhere() {
-    let (_moto, endpoint) = moto::start_s3("models");
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("tmp"),
-        tempfile::tempdir().expect("tmp"),
-    );
-    let mut cfg = config(dir_a.path());
-    cfg.log.url = kafka_url();
-    cfg.log.partitions = 2;
-    for_test_broker(&mut cfg);
-    cfg.online = common::redis_url("shared");
-    lake_on_s3(&mut cfg, &endpoint, "models");
-    cfg.models.retrain = false;
+    let (_moto, dir_a, dir_b, mut cfg) = two_machines("models");
     cfg.models.poll_ms = 100;
     cfg.collector.secret_keys = vec![KEY.into()];
     let trainer = start(common::with_roles(&cfg, "collector,processor,lake,trainer")).await;
@@ -118,18 +132,7 @@ async fn an_api_replica_on_another_machine_serves_the_model_trained_elsewhere() 
 /// it resumes from the checkpoint in the bucket, counting nothing twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_processor_moved_to_another_machine_resumes_from_the_bucket() {
-    let (_moto, endpoint) = moto::start_s3("moved");
-    let (dir_a, dir_b) = (
-        tempfile::tempdir().expect("tmp"),
-        tempfile::tempdir().expect("tmp"),
-    );
-    let mut cfg = config(dir_a.path());
-    cfg.log.url = kafka_url();
-    cfg.log.partitions = 2;
-    for_test_broker(&mut cfg);
-    cfg.online = common::redis_url("moved");
-    lake_on_s3(&mut cfg, &endpoint, "moved");
-    cfg.models.retrain = false;
+    let (_moto, dir_a, dir_b, cfg) = two_machines("moved");
     let events = shop_events();
     let n = events.len();
     let a = start(common::with_roles(&cfg, "collector,processor,api")).await;
