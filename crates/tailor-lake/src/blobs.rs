@@ -186,8 +186,25 @@ impl Blobs for ObjectBlobs {
     }
 }
 
-/// Where a deployment keeps `folder` ([`MODELS_PREFIX`] or [`CHECKPOINTS_PREFIX`]): beside
-/// the lake's tables when the lake is in object storage (shared by every machine), else in
+/// The folder `folder` ([`MODELS_PREFIX`] or [`CHECKPOINTS_PREFIX`]) beside the lake's
+/// tables when the lake is in object storage (shared by every machine); `None` for a local
+/// lake.
+pub fn shared(
+    config: &LakeConfig,
+    data_dir: &std::path::Path,
+    folder: &str,
+) -> crate::Result<Option<Arc<dyn Blobs>>> {
+    match config.location(data_dir)? {
+        LakeLocation::Local(_) => Ok(None),
+        // A store of its own: its connections belong to the blob runtime.
+        LakeLocation::S3 { .. } => Ok(Some(Arc::new(ObjectBlobs::new(
+            &Lake::open(config, data_dir)?,
+            folder,
+        )))),
+    }
+}
+
+/// Where a deployment keeps `folder`: [`shared`] when the lake is in object storage, else
 /// the local directory `local`.
 pub fn shared_or_local(
     config: &LakeConfig,
@@ -195,14 +212,7 @@ pub fn shared_or_local(
     folder: &str,
     local: std::path::PathBuf,
 ) -> crate::Result<Arc<dyn Blobs>> {
-    match config.location(data_dir)? {
-        LakeLocation::Local(_) => Ok(Arc::new(DirBlobs::new(local))),
-        // A store of its own: its connections belong to the blob runtime.
-        LakeLocation::S3 { .. } => Ok(Arc::new(ObjectBlobs::new(
-            &Lake::open(config, data_dir)?,
-            folder,
-        ))),
-    }
+    Ok(shared(config, data_dir, folder)?.unwrap_or_else(|| Arc::new(DirBlobs::new(local))))
 }
 
 #[cfg(test)]

@@ -181,8 +181,7 @@ impl Registry {
 
     /// Where the registry lives, for messages.
     pub fn location(&self) -> String {
-        let any = self.blobs.location("x");
-        any.strip_suffix("/x").unwrap_or(&any).to_owned()
+        self.blobs.location("").trim_end_matches('/').to_owned()
     }
 
     fn key(&self, name: &str, file: &str) -> Result<String> {

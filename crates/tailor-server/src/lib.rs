@@ -99,21 +99,17 @@ pub fn partition_checkpoints(cfg: &Config) -> Result<Arc<dyn tailor_log::Blobs>>
 /// the lake is in object storage, so a processor started on another machine resumes from
 /// it; else `<data_dir>/checkpoints/live.ckpt`.
 pub fn live_checkpoint(cfg: &Config) -> Result<tailor_features::CheckpointStore> {
-    let lake = |e: tailor_lake::Error| Error::Lake(e.to_string());
-    Ok(match cfg.lake.location(&cfg.data_dir).map_err(lake)? {
-        tailor_lake::LakeLocation::Local(_) => tailor_features::CheckpointStore::File(
+    let shared = tailor_lake::blobs::shared(
+        &cfg.lake,
+        &cfg.data_dir,
+        tailor_lake::blobs::CHECKPOINTS_PREFIX,
+    )
+    .map_err(|e| Error::Lake(e.to_string()))?;
+    Ok(match shared {
+        Some(blobs) => tailor_features::CheckpointStore::Blob(blobs, "live.ckpt".into()),
+        None => tailor_features::CheckpointStore::File(
             cfg.data_dir.join("checkpoints").join("live.ckpt"),
         ),
-        tailor_lake::LakeLocation::S3 { .. } => {
-            let store = tailor_lake::Lake::open(&cfg.lake, &cfg.data_dir).map_err(lake)?;
-            tailor_features::CheckpointStore::Blob(
-                Arc::new(tailor_lake::ObjectBlobs::new(
-                    &store,
-                    tailor_lake::blobs::CHECKPOINTS_PREFIX,
-                )),
-                "live.ckpt".into(),
-            )
-        }
     })
 }
 
