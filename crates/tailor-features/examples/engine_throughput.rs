@@ -8,6 +8,9 @@
 //! starts empty and grows during the timed run). With a warm-up, that many events of the
 //! same stream are applied first, untimed, so the timed run sees a populated state, as a
 //! long-running processor does. Uses mimalloc, as the `tailor` binary does (ADR 0004).
+//!
+//! `DROP=user_last_items,item_` leaves out the default features whose names start with
+//! those prefixes: comparing runs shows what each feature costs.
 
 use std::time::Instant;
 
@@ -42,8 +45,15 @@ fn main() {
         warm + n,
         started.elapsed().as_secs_f64()
     );
-    let mut engine =
-        FeatureEngine::new(&FeaturesConfig::default(), partitions).expect("default definitions");
+    let mut cfg = FeaturesConfig::default();
+    if let Ok(drop) = std::env::var("DROP") {
+        cfg.defaults = false;
+        cfg.define = tailor_features::engine::default_definitions()
+            .into_iter()
+            .filter(|d| !drop.split(',').any(|p| d.name.starts_with(p)))
+            .collect();
+    }
+    let mut engine = FeatureEngine::new(&cfg, partitions).expect("default definitions");
     if warm > 0 {
         let w = run(&mut engine, warm_up);
         println!(

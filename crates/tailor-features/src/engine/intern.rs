@@ -2,10 +2,9 @@
 //! event's item id is hashed once whether it keys an item entity or fills a user's
 //! last-items list), and a stable 64-bit hash for distinct counts.
 
-use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
 
 pub(crate) type Sym = u32;
 
@@ -94,39 +93,80 @@ impl PartialEq for Key {
 
 impl Eq for Key {}
 
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.bytes().hash(h);
-    }
+/// The table's hash of a string.
+fn table_hash(bytes: &[u8]) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(bytes)
 }
 
-impl Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.bytes()
-    }
+/// 32 bits of a table hash that the table itself does not use (it takes the lowest bits
+/// for the position and the highest 7 for its control bytes).
+fn fingerprint(h: u64) -> u64 {
+    (h >> 24) & 0xffff_ffff
+}
+
+/// The table hash of an entry's string.
+fn rehash(strings: &[(Key, u64)], e: &u64) -> u64 {
+    table_hash(
+        strings
+            .get(*e as u32 as usize)
+            .map_or(&[][..], |k| k.0.bytes()),
+    )
+}
+
+/// A table entry: fingerprint in the high half, symbol in the low half.
+fn entry(fp: u64, sym: Sym) -> u64 {
+    (fp << 32) | u64::from(sym)
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
     /// By symbol: the string and its [`stable_hash`].
     strings: Vec<(Key, u64)>,
-    map: FxHashMap<Key, Sym>,
+    /// Symbol by string, as (fingerprint, symbol) in 8 bytes: a few bytes per string, so
+    /// the table stays in cache while the strings do not, and a probe reads one string
+    /// (the one whose fingerprint matched).
+    table: HashTable<u64>,
 }
 
 impl Interner {
     pub(crate) fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&sym) = self.map.get(s.as_bytes()) {
+        let h = table_hash(s.as_bytes());
+        if let Some(sym) = self.find(s, h) {
             return sym;
         }
         let sym = self.strings.len() as Sym;
-        let key = Key::new(s);
-        self.strings.push((key.clone(), stable_hash(s.as_bytes())));
-        self.map.insert(key, sym);
+        self.strings.push((Key::new(s), stable_hash(s.as_bytes())));
+        let strings = &self.strings;
+        self.table
+            .insert_unique(h, entry(fingerprint(h), sym), |e| rehash(strings, e));
         sym
     }
 
+    fn find(&self, s: &str, h: u64) -> Option<Sym> {
+        let fp = fingerprint(h);
+        self.table
+            .find(h, |&e| e >> 32 == fp && self.is(e as Sym, s))
+            .map(|&e| e as Sym)
+    }
+
     pub(crate) fn get(&self, s: &str) -> Option<Sym> {
-        self.map.get(s.as_bytes()).copied()
+        self.find(s, table_hash(s.as_bytes()))
+    }
+
+    /// The symbol `s` has if it is interned, found by fingerprint only: reads the table
+    /// and no string. Confirm with [`Interner::is`] before use (another string may share
+    /// the fingerprint); split so that a batch of lookups can read their strings together.
+    pub(crate) fn guess(&self, s: &str) -> Option<Sym> {
+        let h = table_hash(s.as_bytes());
+        let fp = fingerprint(h);
+        self.table.find(h, |&e| e >> 32 == fp).map(|&e| e as Sym)
+    }
+
+    /// Whether `sym` is the string `s`.
+    pub(crate) fn is(&self, sym: Sym, s: &str) -> bool {
+        self.strings
+            .get(sym as usize)
+            .is_some_and(|k| k.0.bytes() == s.as_bytes())
     }
 
     pub(crate) fn resolve(&self, sym: Sym) -> &str {
@@ -164,26 +204,36 @@ impl Interner {
     pub(crate) fn compact(&mut self, live: &[bool]) -> Vec<Sym> {
         let mut remap = vec![Sym::MAX; self.strings.len()];
         let old = std::mem::take(&mut self.strings);
-        self.map.clear();
+        self.table.clear();
         for (i, (s, h)) in old.into_iter().enumerate() {
             if live.get(i).copied().unwrap_or(false) {
                 let sym = self.strings.len() as Sym;
                 remap[i] = sym;
-                self.map.insert(s.clone(), sym);
                 self.strings.push((s, h));
             }
         }
-        self.map.shrink_to_fit();
         self.strings.shrink_to_fit();
+        let strings = &self.strings;
+        let rehash = |e: &u64| rehash(strings, e);
+        self.table.shrink_to_fit(rehash);
+        self.table.reserve(strings.len(), rehash);
+        for (sym, (s, _)) in strings.iter().enumerate() {
+            let h = table_hash(s.bytes());
+            self.table
+                .insert_unique(h, entry(fingerprint(h), sym as Sym), rehash);
+        }
         remap
     }
 
     pub(crate) fn approx_bytes(&self) -> usize {
-        // Each key is held twice (by symbol and in the table) with its hash / symbol.
-        self.strings
-            .iter()
-            .map(|(k, _)| 2 * (std::mem::size_of::<(Key, u64)>() + k.heap_bytes()))
-            .sum()
+        // Per string: the key with its hash, and a table entry with its control byte.
+        self.strings.capacity() * std::mem::size_of::<(Key, u64)>()
+            + self
+                .strings
+                .iter()
+                .map(|(k, _)| k.heap_bytes())
+                .sum::<usize>()
+            + self.table.capacity() * (std::mem::size_of::<u64>() + 1)
     }
 }
 
@@ -212,6 +262,41 @@ mod tests {
         let e = i.intern(&exact);
         assert_eq!(i.resolve(e), exact);
         assert_eq!(i.get(&"x".repeat(INLINE + 1)), None);
+    }
+
+    /// Many strings (the table grows and rehashes), a compaction, and lookups of strings
+    /// that were never interned: every lookup path agrees.
+    #[test]
+    fn lookups_agree_through_growth_and_compaction() {
+        let mut i = Interner::default();
+        let ids: Vec<String> = (0..20_000).map(|n| format!("user-{n}")).collect();
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(i.intern(id) as usize, n);
+        }
+        for (n, id) in ids.iter().enumerate() {
+            let sym = n as Sym;
+            assert_eq!(i.get(id), Some(sym));
+            assert_eq!(i.intern(id), sym);
+            // A guess is a candidate: when it is confirmed, it is the symbol.
+            if let Some(g) = i.guess(id).filter(|&g| i.is(g, id)) {
+                assert_eq!(g, sym);
+            }
+            assert!(i.is(sym, id) && !i.is(sym, "user-x"));
+        }
+        for n in 20_000..25_000 {
+            let absent = format!("user-{n}");
+            assert_eq!(i.get(&absent), None);
+            assert!(i.guess(&absent).is_none_or(|g| !i.is(g, &absent)));
+        }
+        let live: Vec<bool> = (0..ids.len()).map(|n| n % 3 == 0).collect();
+        let remap = i.compact(&live);
+        for (n, id) in ids.iter().enumerate() {
+            let expect = (n % 3 == 0).then_some((n / 3) as Sym);
+            assert_eq!(i.get(id), expect, "{id}");
+            assert_eq!(remap[n], expect.unwrap_or(Sym::MAX));
+        }
+        assert_eq!(i.len(), ids.len().div_ceil(3));
+        assert_eq!(i.intern("user-1"), i.len() as Sym - 1);
     }
 
     #[test]

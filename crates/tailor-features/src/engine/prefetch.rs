@@ -3,8 +3,8 @@
 //! Applying an event is a chain of dependent memory loads per entity — interner probe →
 //! entity head → slots → bucket or list data — and with many entities most of them miss
 //! the cache. [`PartitionState::apply_batch`] first walks a chunk of events touching those
-//! locations stage by stage (all probes, then all heads, then all slot data), so the misses
-//! of different events overlap, and then applies the events one by one exactly as
+//! locations stage by stage (all probes of the interner's table, then the strings they
+//! found, then all heads, then all slot data), so the misses of different events overlap, and then applies the events one by one exactly as
 //! [`PartitionState::apply`] does, reusing the symbols the probes found ([`Hints`]; none
 //! after an interner compaction in the middle of a chunk, which renumbers them). Lists and
 //! groups that an update searches are read whole. The warm-up only reads: results, state
@@ -85,11 +85,15 @@ impl PartitionState {
         let set = &self.set;
         let has = |kind: &EntityKind| set.kinds.iter().any(|k| k.kind == *kind);
         let (users, anons) = (has(&EntityKind::User), has(&EntityKind::AnonymousId));
+        // Two passes over the chunk's strings: first the symbols their fingerprints name
+        // (the interner's table only, which stays in cache), then those symbols' strings,
+        // all read together.
+        let interner = &self.interner;
         let get = |id: &str| {
             if id.is_empty() {
                 None
             } else {
-                self.interner.get(id)
+                interner.guess(id)
             }
         };
         hints.actors.clear();
@@ -115,6 +119,24 @@ impl PartitionState {
                 };
                 (item, cat)
             }));
+        }
+        let confirm = |id: &str, hint: &mut Option<Sym>| {
+            if let Some(sym) = *hint {
+                if !interner.is(sym, id) {
+                    *hint = interner.get(id);
+                }
+            }
+        };
+        let mut at = 0;
+        for ((_, ev), (actor, anon)) in chunk.iter().zip(hints.actors.iter_mut()) {
+            confirm(ev.actor_key(), actor);
+            confirm(ev.anonymous_id.as_deref().unwrap_or(""), anon);
+            let inters = hints.inters.get_mut(at..).unwrap_or(&mut []);
+            for (i, (item, cat)) in ev.interactions.iter().zip(inters) {
+                confirm(&i.item_id, item);
+                confirm(i.category.as_deref().unwrap_or(""), cat);
+            }
+            at += ev.interactions.len();
         }
         let mut refs: [Ref; MAX_REFS] = [(0, 0, 0); MAX_REFS];
         let mut n = 0;
@@ -184,13 +206,10 @@ impl PartitionState {
 fn touch(slot: &Slot) -> u64 {
     match slot {
         Slot::Empty => 0,
-        // The expiry check reads the oldest bucket, the update usually the newest.
-        Slot::Buckets(b) => {
-            let first = b.first().map_or(0, |x| x.0 as u64);
-            first.wrapping_add(b.last().map_or(0, |x| x.0 as u64))
-        }
+        // The update usually reads the newest bucket only.
+        Slot::Buckets(b) => b.last().map_or(0, |x| x.0 as u64),
         Slot::One(p) => match p {
-            // A distinct list is scanned whole: read every cache line of it (entries are 32
+            // A distinct list is scanned whole: read every cache line of it (entries are 24
             // bytes), so the misses of all the chunk's lists overlap.
             Partial::LastN(l) => l
                 .iter()

@@ -18,9 +18,9 @@ use super::window::{self, Slot, Window};
 use crate::{Error, Result};
 
 pub(crate) fn resolve(v: &Val, interner: &Interner) -> RVal {
-    match v {
-        Val::Num(b) => RVal::Num(*b),
-        Val::Sym(s) => RVal::Str(interner.resolve(*s).to_owned()),
+    match v.as_sym() {
+        Some(s) => RVal::Str(interner.resolve(s).to_owned()),
+        None => RVal::Num(v.tag()),
     }
 }
 

@@ -357,15 +357,15 @@ impl PartitionState {
     fn compact(&mut self) {
         let mut live = vec![false; self.interner.len()];
         let mut mark = |v: &Val| {
-            if let Val::Sym(s) = v {
-                if let Some(l) = live.get_mut(*s as usize) {
+            if let Some(s) = v.as_sym() {
+                if let Some(l) = live.get_mut(s as usize) {
                     *l = true;
                 }
             }
         };
         for store in &self.kinds {
             for (sym, e) in store.iter() {
-                mark(&Val::Sym(sym));
+                mark(&Val::of_sym(sym));
                 for slot in e.slots {
                     slot.partials().for_each(|p| p.for_each_val(&mut mark));
                 }
@@ -378,8 +378,8 @@ impl PartitionState {
             for slot in store.slots_mut() {
                 for p in slot.partials_mut() {
                     p.for_each_val_mut(&mut |v| {
-                        if let Val::Sym(s) = v {
-                            *s = new(*s);
+                        if let Some(s) = v.as_sym() {
+                            *v = Val::of_sym(new(s));
                         }
                     });
                 }

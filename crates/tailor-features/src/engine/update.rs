@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tailor_event::Interaction;
 
-use super::agg::{num_bits, Agg, Stamp, Update, Val};
+use super::agg::{Agg, Stamp, Update, Val};
 use super::compile::{Feature, KindPlan, ValueMode};
 use super::entity::EntityMut;
 use super::filter::{kind_index, Field, Raw};
@@ -72,13 +72,17 @@ fn resolve_val(
         _ => None,
     };
     if let Some(sym) = cached {
-        return Some(Val::Sym(sym));
+        return Some(Val::of_sym(sym));
     }
     match field.extract(inter.map(|(_, i)| i), cx.props)? {
         Raw::Str("") => None,
-        Raw::Str(s) => Some(Val::Sym(interner.intern(s))),
-        Raw::Num(n) => n.is_finite().then(|| Val::Num(num_bits(n))),
-        Raw::Bool(b) => Some(Val::Sym(interner.intern(if b { "true" } else { "false" }))),
+        Raw::Str(s) => Some(Val::of_sym(interner.intern(s))),
+        Raw::Num(n) => n.is_finite().then(|| Val::of_num(n)),
+        Raw::Bool(b) => Some(Val::of_sym(interner.intern(if b {
+            "true"
+        } else {
+            "false"
+        }))),
     }
 }
 
@@ -114,10 +118,10 @@ pub(crate) fn update(
         },
     };
     let (num, val) = match &f.mode {
-        ValueMode::Count => (1.0, Val::Num(0)),
-        ValueMode::Weight => (weight, Val::Num(0)),
+        ValueMode::Count => (1.0, Val::of_num(0.0)),
+        ValueMode::Weight => (weight, Val::of_num(0.0)),
         ValueMode::Number(field) => match field.extract(it, cx.props).and_then(Raw::number) {
-            Some(n) if (n * weight).is_finite() => (n * weight, Val::Num(0)),
+            Some(n) if (n * weight).is_finite() => (n * weight, Val::of_num(0.0)),
             _ => return,
         },
         ValueMode::Value(field) => match resolve_val(field, inter, cx, interner) {
@@ -126,8 +130,11 @@ pub(crate) fn update(
         },
     };
     let hash = match (&f.agg, val) {
-        (Agg::DistinctCount, Val::Sym(s)) => interner.hash_of(s),
-        (Agg::DistinctCount, Val::Num(b)) => hash_num(b),
+        (Agg::DistinctCount, v) => match (v.as_sym(), v.as_num_bits()) {
+            (Some(s), _) => interner.hash_of(s),
+            (None, Some(b)) => hash_num(b),
+            (None, None) => 0,
+        },
         _ => 0,
     };
     let u = Update {

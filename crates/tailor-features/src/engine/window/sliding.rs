@@ -15,8 +15,10 @@
 //!
 //! A bucket whose start is `<= start(M) − W`, M being the highest event time of the
 //! partition, can never be covered again (reads happen at the stream time, which is >= M):
-//! it is dropped when its entity is next updated, and an update falling into such a bucket
-//! (an out-of-order event within lateness) is ignored.
+//! it is dropped the next time an update of its window opens a new bucket (or lands in
+//! an older one; an update of the newest bucket reads nothing else), and an update falling
+//! into such a bucket (an out-of-order event within lateness) is ignored. So a window
+//! holds at most its span's buckets plus those that expired since it last opened one.
 
 use crate::engine::agg::{reserve_one, Agg, Partial, Update, Val};
 
@@ -75,24 +77,26 @@ pub(crate) fn update(
     key: Option<&Val>,
     u: &Update<Val>,
 ) {
+    if start <= horizon {
+        return;
+    }
+    // Updates mostly land in the newest bucket: then nothing else is read (the oldest
+    // bucket is usually on another cache line).
+    if let Some(last) = buckets.last_mut().filter(|b| b.0 == start) {
+        last.1.add(agg, key, u);
+        return;
+    }
     // Expired buckets are at the front; look there before searching.
     if buckets.first().is_some_and(|b| b.0 <= horizon) {
         let expired = buckets.partition_point(|b| b.0 <= horizon);
         buckets.drain(..expired);
     }
-    if start <= horizon {
-        return;
-    }
-    // Updates mostly land in the newest bucket.
-    match buckets.last_mut() {
-        Some(last) if last.0 == start => last.1.add(agg, key, u),
-        _ => match buckets.binary_search_by_key(&start, |b| b.0) {
-            Ok(i) => buckets[i].1.add(agg, key, u),
-            Err(i) => {
-                reserve_one(buckets);
-                buckets.insert(i, (start, Partial::new(agg, key, u)));
-            }
-        },
+    match buckets.binary_search_by_key(&start, |b| b.0) {
+        Ok(i) => buckets[i].1.add(agg, key, u),
+        Err(i) => {
+            reserve_one(buckets);
+            buckets.insert(i, (start, Partial::new(agg, key, u)));
+        }
     }
 }
 
