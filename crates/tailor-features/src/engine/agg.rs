@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::value::FeatureValue;
 use group::prune;
 use last_n::{last_n_insert, last_n_normalise};
+use num_group::NumLeaf;
 
 /// Largest distinct-value set kept per partial.
 pub const DISTINCT_CAP: usize = 4096;
@@ -208,7 +209,9 @@ pub(crate) struct Update<V> {
     pub(crate) hash: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Encoded as this enum without [`Partial::NumGroup`] (see [`encoding`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "encoding::PartialRepr<V>")]
 pub(crate) enum Partial<V> {
     Count(u64),
     Sum(f64),
@@ -225,6 +228,8 @@ pub(crate) enum Partial<V> {
         at_ms: i64,
     },
     Group(Vec<(V, Partial<V>)>),
+    /// A group whose leaves are all numbers, compactly ([`num_group`]).
+    NumGroup(Vec<(V, NumLeaf)>),
 }
 
 /// Makes room for one more element growing by a quarter (at least 4) instead of doubling:
@@ -258,11 +263,14 @@ impl<V: Clone + Ord> Partial<V> {
         let leaf = Self::leaf(agg, u);
         match key {
             None => leaf,
-            Some(k) => Partial::Group(vec![(k.clone(), leaf)]),
+            Some(k) => match NumLeaf::of(&leaf).filter(|_| num_group::numeric(agg)) {
+                Some(l) => Partial::NumGroup(vec![(k.clone(), l)]),
+                None => Partial::Group(vec![(k.clone(), leaf)]),
+            },
         }
     }
 
-    fn leaf(agg: &Agg, u: &Update<V>) -> Self {
+    pub(super) fn leaf(agg: &Agg, u: &Update<V>) -> Self {
         match agg {
             Agg::Count | Agg::Ratio { .. } => Partial::Count(1),
             Agg::Sum => Partial::Sum(u.num),
@@ -284,6 +292,13 @@ impl<V: Clone + Ord> Partial<V> {
             self.add_leaf(agg, u);
             return;
         };
+        if let Partial::NumGroup(entries) = self {
+            if num_group::add(entries, agg, k, u) {
+                return;
+            }
+            // A leaf a number leaf cannot hold: go on as a general group.
+            *self = Partial::Group(num_group::to_general(entries));
+        }
         let Partial::Group(entries) = self else {
             return;
         };
@@ -299,7 +314,7 @@ impl<V: Clone + Ord> Partial<V> {
         }
     }
 
-    fn add_leaf(&mut self, agg: &Agg, u: &Update<V>) {
+    pub(super) fn add_leaf(&mut self, agg: &Agg, u: &Update<V>) {
         match (self, agg) {
             (Partial::Count(c), _) => *c += 1,
             (Partial::Sum(s), _) => *s += u.num,
@@ -375,21 +390,41 @@ impl<V: Clone + Ord> Partial<V> {
                 *va = *va * decay(at - *ta, hl) + vb * decay(at - tb, hl);
                 *ta = at;
             }
-            (Partial::Group(a), Partial::Group(b)) => {
-                for (k, p) in b {
-                    match a.binary_search_by(|e| e.0.cmp(&k)) {
-                        Ok(i) => a[i].1.merge(agg, p),
-                        Err(i) => a.insert(i, (k, p)),
-                    }
-                }
-                if a.len() > GROUP_KEPT {
-                    prune(a, agg, GROUP_KEYS);
-                }
+            (a @ (Partial::Group(_) | Partial::NumGroup(_)), b) => {
+                let (Partial::Group(mut general), Partial::Group(b)) = (a.general(), b.general())
+                else {
+                    return;
+                };
+                merge_groups(&mut general, agg, b);
+                *a = num_group::compact(general);
             }
             _ => {}
         }
     }
 
+    /// The same partial with a [`Partial::NumGroup`] as a general group.
+    fn general(&self) -> Partial<V> {
+        match self {
+            Partial::NumGroup(n) => Partial::Group(num_group::to_general(n)),
+            p => p.clone(),
+        }
+    }
+}
+
+/// Merges group entries `b` into `a`.
+fn merge_groups<V: Clone + Ord>(a: &mut Vec<(V, Partial<V>)>, agg: &Agg, b: Vec<(V, Partial<V>)>) {
+    for (k, p) in b {
+        match a.binary_search_by(|e| e.0.cmp(&k)) {
+            Ok(i) => a[i].1.merge(agg, p),
+            Err(i) => a.insert(i, (k, p)),
+        }
+    }
+    if a.len() > GROUP_KEPT {
+        prune(a, agg, GROUP_KEYS);
+    }
+}
+
+impl<V: Clone + Ord> Partial<V> {
     /// The same partial with every value converted (kept sorted).
     pub(crate) fn map<W: Clone + Ord>(&self, f: &impl Fn(&V) -> W) -> Partial<W> {
         match self {
@@ -414,11 +449,16 @@ impl<V: Clone + Ord> Partial<V> {
                 out.sort_by(|a, b| a.0.cmp(&b.0));
                 Partial::Group(out)
             }
+            Partial::NumGroup(entries) => {
+                let mut out: Vec<(W, NumLeaf)> = entries.iter().map(|(k, l)| (f(k), *l)).collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                Partial::NumGroup(out)
+            }
         }
     }
 
     /// Ranking of a group entry: its numeric value at `at_ms` (recency for last / last_n).
-    fn score(&self, agg: &Agg, at_ms: i64) -> f64 {
+    pub(super) fn score(&self, agg: &Agg, at_ms: i64) -> f64 {
         match self {
             Partial::Count(c) => *c as f64,
             Partial::Sum(x) | Partial::Min(x) | Partial::Max(x) => *x,
@@ -427,10 +467,11 @@ impl<V: Clone + Ord> Partial<V> {
             Partial::Distinct(s) => s.len() as f64,
             Partial::Decayed { value, at_ms: t } => decayed_at(*value, *t, at_ms, half_life(agg)),
             Partial::Group(g) => g.len() as f64,
+            Partial::NumGroup(g) => g.len() as f64,
         }
     }
 
-    fn latest(&self) -> i64 {
+    pub(super) fn latest(&self) -> i64 {
         match self {
             Partial::Decayed { at_ms, .. } => *at_ms,
             Partial::Last(s, _) => s.t,
@@ -450,6 +491,7 @@ impl<V: Clone + Ord> Partial<V> {
                     p.for_each_val(f);
                 }
             }
+            Partial::NumGroup(entries) => entries.iter().for_each(|(k, _)| f(k)),
             _ => {}
         }
     }
@@ -465,6 +507,7 @@ impl<V: Clone + Ord> Partial<V> {
                     p.for_each_val_mut(f);
                 }
             }
+            Partial::NumGroup(entries) => entries.iter_mut().for_each(|(k, _)| f(k)),
             _ => {}
         }
     }
@@ -479,6 +522,7 @@ impl<V: Clone + Ord> Partial<V> {
                 .iter()
                 .map(|(_, p)| p.approx_bytes() + std::mem::size_of::<V>())
                 .sum(),
+            Partial::NumGroup(g) => g.capacity() * std::mem::size_of::<(V, NumLeaf)>(),
             _ => 0,
         }
     }
@@ -512,6 +556,7 @@ impl Partial<RVal> {
                         .collect(),
                 )
             }
+            Partial::NumGroup(_) => self.general().finish(agg, as_of_ms),
         }
     }
 }
@@ -529,8 +574,10 @@ pub(crate) fn empty_value(agg: &Agg, grouped: bool) -> FeatureValue {
     }
 }
 
+mod encoding;
 mod group;
 mod last_n;
+pub(crate) mod num_group;
 
 #[cfg(test)]
 mod tests;

@@ -217,6 +217,7 @@ fn touch(slot: &Slot) -> u64 {
                 .fold(0u64, |s, x| s.wrapping_add(x.0.t as u64)),
             // The binary search reads keys anywhere: read each entry's key.
             Partial::Group(g) => g.iter().fold(0u64, |s, e| s.wrapping_add(e.0.tag())),
+            Partial::NumGroup(g) => g.iter().fold(0u64, |s, e| s.wrapping_add(e.0.tag())),
             Partial::Distinct(d) => d.first().copied().unwrap_or(0),
             _ => 1,
         },

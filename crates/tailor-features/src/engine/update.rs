@@ -10,7 +10,7 @@ use super::entity::EntityMut;
 use super::filter::{kind_index, Field, Raw};
 use super::intern::{hash_num, Interner, Sym};
 use super::window::session::{self, Step};
-use super::window::{self, Slot, Window};
+use super::window::{self, Window};
 
 /// Per-event context shared by every feature update.
 pub(crate) struct EventCx<'a> {
@@ -35,7 +35,7 @@ pub(crate) fn touch(ent: &mut EntityMut<'_>, t: i64, plan: &KindPlan, gap_ms: i6
         Step::New => {
             for &s in &plan.session_slots {
                 if let Some(slot) = ent.slots.get_mut(s) {
-                    *slot = Slot::Empty;
+                    slot.reset();
                 }
             }
             true

@@ -85,6 +85,15 @@ impl<V: Clone + Ord> Slot<V> {
 }
 
 impl Slot {
+    /// Empties the slot for a new session: a list keeps its allocation (sessions start all
+    /// the time, and their lists grow again), reading as empty as [`Slot::Empty`] does.
+    pub(crate) fn reset(&mut self) {
+        match self {
+            Slot::One(Partial::LastN(l)) => l.clear(),
+            _ => *self = Slot::Empty,
+        }
+    }
+
     pub(crate) fn approx_bytes(&self) -> usize {
         std::mem::size_of::<Slot>()
             + match self {
