@@ -11,25 +11,41 @@ use super::window::Slot;
 
 const NONE: u32 = u32::MAX;
 
-/// Per entity: where its slots are, its last event time and current session.
+/// Per entity: where its slots are, its last event time and current session. 32 bytes,
+/// so that (heads being an array) no head straddles two cache lines.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Head {
     slab: u32,
     /// Touched since the last [`crate::engine::PartitionState::take_touched`]; not state.
     pub(crate) touched: bool,
+    /// Whether `clock` is a session (entity kinds with session features only).
+    in_session: bool,
     /// Highest event time of the entity's events (TTL).
     pub(crate) last_ms: i64,
-    /// Current session (entity kinds with session features only).
-    pub(crate) session: Option<SessionClock>,
+    clock: SessionClock,
 }
 
 impl Head {
     const ABSENT: Head = Head {
         slab: NONE,
         touched: false,
+        in_session: false,
         last_ms: i64::MIN,
-        session: None,
+        clock: SessionClock {
+            start_ms: 0,
+            last_ms: 0,
+        },
     };
+
+    /// The current session.
+    pub(crate) fn session(&self) -> Option<SessionClock> {
+        self.in_session.then_some(self.clock)
+    }
+
+    pub(crate) fn set_session(&mut self, session: Option<SessionClock>) {
+        self.in_session = session.is_some();
+        self.clock = session.unwrap_or(Head::ABSENT.clock);
+    }
 }
 
 /// One entity, mutable.
@@ -152,7 +168,7 @@ impl KindStore {
     pub(crate) fn insert(&mut self, sym: Sym, e: DecodedEntity) {
         let ent = self.get_or_insert(sym);
         ent.head.last_ms = e.last_ms;
-        ent.head.session = e.session;
+        ent.head.set_session(e.session);
         for (slot, new) in ent.slots.iter_mut().zip(e.slots) {
             *slot = new;
         }
@@ -267,6 +283,21 @@ impl KindStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_fill_half_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Head>(), 32);
+        let mut h = Head::ABSENT;
+        assert_eq!(h.session(), None);
+        let c = SessionClock {
+            start_ms: 5,
+            last_ms: 9,
+        };
+        h.set_session(Some(c));
+        assert_eq!(h.session(), Some(c));
+        h.set_session(None);
+        assert_eq!(h, Head::ABSENT);
+    }
 
     #[test]
     fn slab_reuse_and_remap() {

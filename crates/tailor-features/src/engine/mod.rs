@@ -256,7 +256,7 @@ impl FeatureEngine {
         let ent = part.kinds.get(k)?.get(part.interner.get(id)?)?;
         Some(PartEntity {
             last_ms: ent.head.last_ms,
-            session: ent.head.session,
+            session: ent.head.session(),
             slots: ent
                 .slots
                 .iter()

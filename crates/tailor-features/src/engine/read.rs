@@ -68,14 +68,14 @@ impl PartEntity {
 
 /// One partition's state of an entity, as [`merge_row`] reads it.
 trait PartView {
-    fn session(&self) -> Option<&SessionClock>;
+    fn session(&self) -> Option<SessionClock>;
     /// Calls `f` with the partials of slot `slot` that a read as of `as_of_ms` covers.
     fn visible(&self, slot: usize, w: &Window, as_of_ms: i64, f: &mut dyn FnMut(Partial<RVal>));
 }
 
 impl PartView for (EntityRef<'_>, &Interner) {
-    fn session(&self) -> Option<&SessionClock> {
-        self.0.head.session.as_ref()
+    fn session(&self) -> Option<SessionClock> {
+        self.0.head.session()
     }
 
     fn visible(&self, slot: usize, w: &Window, as_of_ms: i64, f: &mut dyn FnMut(Partial<RVal>)) {
@@ -88,8 +88,8 @@ impl PartView for (EntityRef<'_>, &Interner) {
 }
 
 impl PartView for &PartEntity {
-    fn session(&self) -> Option<&SessionClock> {
-        self.session.as_ref()
+    fn session(&self) -> Option<SessionClock> {
+        self.session
     }
 
     fn visible(&self, slot: usize, w: &Window, as_of_ms: i64, f: &mut dyn FnMut(Partial<RVal>)) {
@@ -151,7 +151,7 @@ fn merge_row<P: PartView>(
         found = true;
         let session_current = part
             .session()
-            .is_some_and(|c| is_current(c, as_of_ms, set.gap_ms));
+            .is_some_and(|c| is_current(&c, as_of_ms, set.gap_ms));
         for (pos, &fi) in plan.outputs.iter().enumerate() {
             let f = &set.features[fi];
             if f.window == Window::Session && !session_current {

@@ -52,7 +52,7 @@ fn encoded((sym, e): (u32, EntityRef<'_>)) -> (u32, EncodedEntity<'_>) {
         sym,
         EncodedEntity {
             last_ms: e.head.last_ms,
-            session: e.head.session,
+            session: e.head.session(),
             slots: e.slots,
         },
     )

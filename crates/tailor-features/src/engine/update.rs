@@ -31,7 +31,10 @@ pub(crate) fn touch(ent: &mut EntityMut<'_>, t: i64, plan: &KindPlan, gap_ms: i6
     if plan.session_slots.is_empty() {
         return true;
     }
-    match session::observe(&mut ent.head.session, t, gap_ms) {
+    let mut clock = ent.head.session();
+    let step = session::observe(&mut clock, t, gap_ms);
+    ent.head.set_session(clock);
+    match step {
         Step::New => {
             for &s in &plan.session_slots {
                 if let Some(slot) = ent.slots.get_mut(s) {
