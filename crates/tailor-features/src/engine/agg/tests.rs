@@ -1,3 +1,4 @@
+use super::val::ValRepr;
 use super::*;
 use proptest::prelude::*;
 
