@@ -4,10 +4,11 @@
 //! entity head → slots → bucket or list data — and with many entities most of them miss
 //! the cache. [`PartitionState::apply_batch`] first walks a chunk of events touching those
 //! locations stage by stage (all probes of the interner's table, then the strings they
-//! found, then all heads, then all slot data), so the misses of different events overlap, and then applies the events one by one exactly as
-//! [`PartitionState::apply`] does, reusing the symbols the probes found ([`Hints`]; none
-//! after an interner compaction in the middle of a chunk, which renumbers them). Lists and
-//! groups that an update searches are read whole. The warm-up only reads: results, state
+//! found, then all heads, then all slot data), so the misses of different events overlap,
+//! and then applies the events one by one exactly as [`PartitionState::apply`] does,
+//! reusing the symbols the probes found ([`Hints`]; none after an interner compaction in
+//! the middle of a chunk, which renumbers them). Lists and groups that an update searches
+//! are read whole. The warm-up only reads: results, state
 //! and encoded bytes are the same as applying the events one at a time.
 
 use super::agg::Partial;

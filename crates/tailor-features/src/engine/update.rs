@@ -81,11 +81,10 @@ fn resolve_val(
         Raw::Str("") => None,
         Raw::Str(s) => Some(Val::of_sym(interner.intern(s))),
         Raw::Num(n) => n.is_finite().then(|| Val::of_num(n)),
-        Raw::Bool(b) => Some(Val::of_sym(interner.intern(if b {
-            "true"
-        } else {
-            "false"
-        }))),
+        Raw::Bool(b) => {
+            let s = if b { "true" } else { "false" };
+            Some(Val::of_sym(interner.intern(s)))
+        }
     }
 }
 
@@ -133,10 +132,9 @@ pub(crate) fn update(
         },
     };
     let hash = match (&f.agg, val) {
-        (Agg::DistinctCount, v) => match (v.as_sym(), v.as_num_bits()) {
-            (Some(s), _) => interner.hash_of(s),
-            (None, Some(b)) => hash_num(b),
-            (None, None) => 0,
+        (Agg::DistinctCount, v) => match v.as_sym() {
+            Some(s) => interner.hash_of(s),
+            None => hash_num(v.tag()),
         },
         _ => 0,
     };

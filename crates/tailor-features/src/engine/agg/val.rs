@@ -80,11 +80,6 @@ impl Val {
         (self.0 >= SYM_BASE).then(|| (self.0 - SYM_BASE) as u32)
     }
 
-    /// The number's bits, when the value is a number.
-    pub(crate) fn as_num_bits(self) -> Option<u64> {
-        (self.0 < SYM_BASE).then_some(self.0)
-    }
-
     /// A cheap read of the value (prefetching).
     pub(crate) fn tag(&self) -> u64 {
         self.0
