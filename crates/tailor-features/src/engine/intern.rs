@@ -36,8 +36,8 @@ fn fmix64(mut h: u64) -> u64 {
 /// Longest string stored inline in a [`Key`]; ids are usually shorter (UUIDs are 36).
 const INLINE: usize = 38;
 
-/// An interned string's bytes, inline when short: probing the table compares bytes in the
-/// table itself instead of chasing a pointer to the heap (a cache miss per lookup).
+/// An interned string's bytes, inline when short: confirming a lookup reads the string's
+/// entry itself instead of chasing a pointer to the heap (a cache miss per lookup).
 #[derive(Clone)]
 enum Key {
     Inline { len: u8, buf: [u8; INLINE] },
