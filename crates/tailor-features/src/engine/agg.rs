@@ -147,10 +147,7 @@ impl<V: Clone + Ord> Partial<V> {
         let leaf = Self::leaf(agg, u);
         match key {
             None => leaf,
-            Some(k) => match NumLeaf::of(&leaf).filter(|_| num_group::numeric(agg)) {
-                Some(l) => Partial::NumGroup(vec![(k.clone(), l)]),
-                None => Partial::Group(vec![(k.clone(), leaf)]),
-            },
+            Some(k) => num_group::compact(vec![(k.clone(), leaf)]),
         }
     }
 
@@ -275,14 +272,25 @@ impl<V: Clone + Ord> Partial<V> {
                 *ta = at;
             }
             (a @ (Partial::Group(_) | Partial::NumGroup(_)), b) => {
-                let (Partial::Group(mut general), Partial::Group(b)) = (a.general(), b.general())
-                else {
+                let Some(b) = b.into_group_entries() else {
                     return;
                 };
-                merge_groups(&mut general, agg, b);
-                *a = num_group::compact(general);
+                // `a` is a group: its entries are taken, merged and put back.
+                let taken = std::mem::replace(a, Partial::Group(Vec::new()));
+                let mut entries = taken.into_group_entries().unwrap_or_default();
+                merge_groups(&mut entries, agg, b);
+                *a = num_group::compact(entries);
             }
             _ => {}
+        }
+    }
+
+    /// A group's entries (a numeric group's as general ones); `None` for other partials.
+    fn into_group_entries(self) -> Option<Vec<(V, Partial<V>)>> {
+        match self {
+            Partial::Group(g) => Some(g),
+            Partial::NumGroup(n) => Some(num_group::to_general(&n)),
+            _ => None,
         }
     }
 

@@ -53,14 +53,6 @@ impl NumLeaf {
     }
 }
 
-/// Whether a group of `agg` starts as a [`Partial::NumGroup`].
-pub(crate) fn numeric(agg: &Agg) -> bool {
-    matches!(
-        agg,
-        Agg::Count | Agg::Ratio { .. } | Agg::Sum | Agg::Min | Agg::Max | Agg::DecayedSum { .. }
-    )
-}
-
 /// A group of these entries: a [`Partial::NumGroup`] if every leaf is a number (and there
 /// is one), else a general group.
 pub(crate) fn compact<V>(entries: Vec<(V, Partial<V>)>) -> Partial<V> {
