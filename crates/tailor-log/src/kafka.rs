@@ -192,10 +192,24 @@ impl Inner {
     fn watermarks(&self, topic: &str, partition: u32) -> Result<(u64, u64)> {
         self.check_partition(topic, partition)?;
         let physical = self.opts.physical(topic);
-        let (low, high) = self
-            .meta
-            .fetch_watermarks(&physical, partition as i32, self.timeout)
-            .map_err(|e| self.unavailable("reading offsets", e))?;
+        // Right after a topic is created, a broker may not know its partitions yet: retried
+        // for up to ~2 s before the cluster is called unavailable.
+        let mut tries = 0;
+        let (low, high) = loop {
+            match self
+                .meta
+                .fetch_watermarks(&physical, partition as i32, self.timeout)
+            {
+                Ok(w) => break w,
+                Err(rdkafka::error::KafkaError::MetadataFetch(
+                    rdkafka::types::RDKafkaErrorCode::UnknownPartition,
+                )) if tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(e) => return Err(self.unavailable("reading offsets", e)),
+            }
+        };
         let (low, high) = (low.max(0) as u64, high.max(0) as u64);
         metrics::gauge!(m::END_OFFSET, "topic" => topic.to_owned(), "partition" => partition.to_string())
             .set(high as f64);

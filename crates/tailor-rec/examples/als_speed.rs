@@ -2,7 +2,7 @@
 //! `bench/implicit_compare.py`'s figure on the same data.
 //!
 //! cargo run --release -p tailor-rec --example als_speed -- [taobao|movielens|yoochoose]
-//!     [--threads 2] [--iterations 15] [--datasets /work/shared/datasets]
+//!     [--threads 2] [--iterations 15] [--datasets DIR (default $TAILOR_DATASETS)]
 
 use std::path::PathBuf;
 
@@ -15,7 +15,9 @@ fn main() -> anyhow::Result<()> {
     let mut which = "taobao".to_owned();
     let mut threads = 2;
     let mut iterations = 15;
-    let mut root = PathBuf::from("/work/shared/datasets");
+    let mut root = std::env::var_os("TAILOR_DATASETS")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {

@@ -6,7 +6,7 @@
 //! the report as JSON and an SVG chart of HR@k, and prints the tables.
 //!
 //! cargo run --release -p tailor-rec --example eval_datasets -- \
-//!     [--datasets /work/shared/datasets] [--out target/rec-eval] [--threads 2] [--quick]
+//!     [--datasets DIR (default $TAILOR_DATASETS)] [--out target/rec-eval] [--threads 2] [--quick]
 //!     [--only movielens|taobao|yoochoose]
 
 use std::path::{Path, PathBuf};
@@ -28,7 +28,9 @@ struct Args {
 
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
-        datasets: PathBuf::from("/work/shared/datasets"),
+        datasets: std::env::var_os("TAILOR_DATASETS")
+            .map(PathBuf::from)
+            .unwrap_or_default(),
         out: PathBuf::from("target/rec-eval"),
         threads: 2,
         quick: false,

@@ -27,6 +27,57 @@ pub struct RecConfig {
     /// random among the newest), so new items can earn interactions (0: none).
     pub exploration_share: f64,
     pub new_item_days: f64,
+    /// The exclusion policy of each surface named here (`[recommend.surfaces]`, e.g.
+    /// `pdp = "next_item"`); others follow [`Exclusion::of_surface`].
+    pub surfaces: std::collections::BTreeMap<String, Exclusion>,
+}
+
+/// What an answer leaves out of the user's own history: chosen per surface (the `surface`
+/// parameter of a request), because the use cases want opposite things.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Exclusion {
+    /// "Recommended for you" (home page, e-mails): items the user bought are out, and so are
+    /// those seen recently when `recommend.exclude_seen` is on (the default).
+    #[default]
+    ForYou,
+    /// "Next in this session" (a product page's "you may also look at", a media player's up
+    /// next): items seen in the session may come back (a third of next clicks in
+    /// session-based logs are re-visits); bought items are out.
+    NextItem,
+    /// "Buy again" (groceries, consumables): bought items are in, and first.
+    BuyAgain,
+}
+
+impl Exclusion {
+    /// The policy of a surface not named in `[recommend.surfaces]`: `next_item`, `session`
+    /// and `up_next` are [`Exclusion::NextItem`]; `buy_again` and `reorder` are
+    /// [`Exclusion::BuyAgain`]; every other surface is [`Exclusion::ForYou`].
+    pub fn of_surface(surface: &str) -> Exclusion {
+        match surface {
+            "next_item" | "session" | "up_next" => Exclusion::NextItem,
+            "buy_again" | "reorder" => Exclusion::BuyAgain,
+            _ => Exclusion::ForYou,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exclusion::ForYou => "for_you",
+            Exclusion::NextItem => "next_item",
+            Exclusion::BuyAgain => "buy_again",
+        }
+    }
+
+    /// Whether the user's recently seen items are left out, given `recommend.exclude_seen`.
+    pub fn excludes_seen(self, exclude_seen: bool) -> bool {
+        self == Exclusion::ForYou && exclude_seen
+    }
+
+    /// Whether the user's purchases are left out.
+    pub fn excludes_purchased(self) -> bool {
+        self != Exclusion::BuyAgain
+    }
 }
 
 impl Default for RecConfig {
@@ -40,6 +91,7 @@ impl Default for RecConfig {
             live_weight: 0.25,
             exploration_share: 0.1,
             new_item_days: 7.0,
+            surfaces: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -61,11 +113,35 @@ impl RecConfig {
         if !(self.new_item_days > 0.0 && self.new_item_days <= 365.0) {
             return Err("recommend.new_item_days must be between 0 and 365".into());
         }
+        if let Some(s) = self.surfaces.keys().find(|s| !valid_surface(s)) {
+            return Err(format!(
+                "recommend.surfaces: {s:?} is not a surface name like home, product or cart (a-z, 0-9, _ or -, at most 32)"
+            ));
+        }
         Ok(())
+    }
+
+    /// The exclusion policy of `surface`.
+    pub fn exclusion(&self, surface: &str) -> Exclusion {
+        self.surfaces
+            .get(surface)
+            .copied()
+            .unwrap_or_else(|| Exclusion::of_surface(surface))
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// Whether `s` is a surface name: a-z, 0-9, `_` or `-`, 1 to 32 bytes.
+pub fn valid_surface(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Whether an item may be recommended: its id and the category the live model knows for it.
+pub type Keep<'a> = &'a (dyn Fn(&str, Option<&str>) -> bool + Sync);
+
+#[derive(Clone, Default)]
 pub struct RecRequest<'a> {
     /// The user's features from the online store (none: an unknown user).
     pub user: Option<&'a UserInputs>,
@@ -75,6 +151,11 @@ pub struct RecRequest<'a> {
     /// Trending items with their decayed counts, best first, from the global feature row
     /// ([`trending_from_row`]); none: the live state's own popularity list.
     pub trending: Option<&'a [(String, f64)]>,
+    /// Only items for which this holds (availability, category, exclusions), applied while
+    /// ranking so that the `k` best are the `k` best eligible ones.
+    pub keep: Option<Keep<'a>>,
+    /// What of the user's history is left out (the surface's policy).
+    pub exclusion: Exclusion,
 }
 
 /// What the recommender reads of a user, taken from the user's feature row (default
@@ -142,12 +223,43 @@ impl UserInputs {
     }
 }
 
+/// Where an item of an answer came from, in the order answers are filled: the served model,
+/// the live co-occurrence model, the user's favourite categories, trending (within the
+/// request's filters), overall popularity; or a new item's exploration slot.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    Model,
+    Cooc,
+    Category,
+    Trending,
+    Popular,
+    Exploration,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Model => "model",
+            Origin::Cooc => "cooc",
+            Origin::Category => "category",
+            Origin::Trending => "trending",
+            Origin::Popular => "popular",
+            Origin::Exploration => "exploration",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RecItem {
     pub item_id: String,
     pub score: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// Which source proposed the item.
+    #[serde(default)]
+    pub source: Origin,
     /// What made the score (`explain`): `(source, share of the score)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<(String, f64)>,
@@ -189,20 +301,23 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
         strategy = "item";
     }
     let mut affinity: FxHashMap<&str, f64> = FxHashMap::default();
+    let exclude_seen = req.exclusion.excludes_seen(cfg.exclude_seen);
     if let Some(user) = req.user {
-        exclude.extend(
-            user.purchased
-                .iter()
-                .filter_map(|id| state.item(id))
-                .map(|x| x.0),
-        );
+        if req.exclusion.excludes_purchased() {
+            exclude.extend(
+                user.purchased
+                    .iter()
+                    .filter_map(|id| state.item(id))
+                    .map(|x| x.0),
+            );
+        }
         let session: FxHashSet<&str> = user.session.iter().map(String::as_str).collect();
         let mut rank = 0;
         for id in &user.recent {
             let Some((idx, _)) = state.item(id) else {
                 continue;
             };
-            if cfg.exclude_seen {
+            if exclude_seen {
                 exclude.insert(idx);
             }
             if rank < cfg.seed_items {
@@ -267,6 +382,17 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
         }
         None => &state.trending,
     };
+    let keep = |i: ItemIdx| {
+        req.keep.is_none_or(|keep| {
+            state
+                .items
+                .get(i as usize)
+                .is_some_and(|s| keep(&s.id, s.category.as_deref()))
+        })
+    };
+    if req.keep.is_some() {
+        scores.retain(|i, _| keep(*i));
+    }
     let max_cf = scores.values().copied().fold(0.0, f64::max);
     let max_trend = trending.first().map_or(0.0, |t| t.1);
     let tw = cfg.trending_weight;
@@ -282,22 +408,29 @@ pub fn recommend(state: &LiveState, cfg: &RecConfig, req: &RecRequest<'_>) -> Re
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(k);
+    let from_cooc = ranked.len();
     if ranked.len() < k {
         let have: FxHashSet<ItemIdx> = ranked.iter().map(|r| r.0).collect();
         let fill = trending
             .iter()
-            .filter(|(i, _)| !exclude.contains(i) && !have.contains(i))
+            .filter(|(i, _)| !exclude.contains(i) && !have.contains(i) && keep(*i))
             .map(|&(i, v)| (i, tw * v / max_trend.max(f64::MIN_POSITIVE)))
             .take(k - ranked.len());
         ranked.extend(fill.collect::<Vec<_>>());
     }
     let items = ranked
         .into_iter()
-        .filter_map(|(i, score)| {
+        .enumerate()
+        .filter_map(|(n, (i, score))| {
             state.items.get(i as usize).map(|s| RecItem {
                 item_id: s.id.clone(),
                 score: (score * 1e6).round() / 1e6,
                 category: s.category.clone(),
+                source: if n < from_cooc {
+                    Origin::Cooc
+                } else {
+                    Origin::Trending
+                },
                 sources: Vec::new(),
             })
         })
@@ -316,21 +449,23 @@ fn trending_by_id(req: &RecRequest<'_>, k: usize) -> RecResponse {
     let max = list.first().map_or(0.0, |t| t.1).max(f64::MIN_POSITIVE);
     let excluded = |id: &str| {
         req.item == Some(id)
-            || req
-                .user
-                .is_some_and(|u| u.purchased.iter().any(|p| p == id))
+            || (req.exclusion.excludes_purchased()
+                && req
+                    .user
+                    .is_some_and(|u| u.purchased.iter().any(|p| p == id)))
     };
     RecResponse {
         model: MODEL_NAME.to_owned(),
         strategy: "trending".to_owned(),
         items: list
             .iter()
-            .filter(|(id, _)| !excluded(id))
+            .filter(|(id, _)| !excluded(id) && req.keep.is_none_or(|keep| keep(id, None)))
             .take(k)
             .map(|(id, v)| RecItem {
                 item_id: id.clone(),
                 score: (v / max * 1e6).round() / 1e6,
                 category: None,
+                source: Origin::Trending,
                 sources: Vec::new(),
             })
             .collect(),

@@ -18,8 +18,8 @@ pub mod serving;
 pub mod training;
 
 pub use cooc::{
-    recommend, trending_from_row, RecConfig, RecItem, RecRequest, RecResponse, UserInputs,
-    MODEL_NAME, TRENDING_FEATURE,
+    recommend, trending_from_row, valid_surface, Exclusion, Keep, Origin, RecConfig, RecItem,
+    RecRequest, RecResponse, UserInputs, MODEL_NAME, TRENDING_FEATURE,
 };
 pub use error::{Error, Result};
 

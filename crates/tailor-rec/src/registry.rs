@@ -122,6 +122,7 @@ pub fn kind_of(spec: &ModelSpec) -> &'static str {
         ModelSpec::Ease(_) => "ease",
         ModelSpec::SessionKnn(_) => "session_knn",
         ModelSpec::Blend(_) => "blend",
+        ModelSpec::Repeat(_) => "repeat",
     }
 }
 

@@ -29,6 +29,9 @@ pub struct ServeRequest<'a> {
     pub k: usize,
     /// Drop items the user interacted with recently.
     pub exclude_seen: bool,
+    /// Keep the user's purchases (a "buy again" surface) even where the blend's rules drop
+    /// them.
+    pub keep_purchased: bool,
     /// Only items for which this holds (the catalog's availability), by item id.
     pub available: Option<&'a (dyn Fn(&str) -> bool + Sync)>,
     /// Only items of this category (trending then ranks within it).
@@ -124,6 +127,7 @@ impl ServedModel {
                 let filters = Filters {
                     available: req.available.is_some().then_some(&by_id as _),
                     categories: categories.as_ref(),
+                    keep_purchased: req.keep_purchased,
                 };
                 if req.explain {
                     b.recommend_explained(&ctx, req.k, &exclude, &filters)
@@ -158,6 +162,7 @@ impl ServedModel {
                 item_id: v.items.name(i).to_owned(),
                 score: f64::from(s),
                 category: v.category_name(i).map(str::to_owned),
+                source: crate::Origin::Model,
                 sources: parts
                     .into_iter()
                     .map(|(p, c)| (format!("model:{p}"), f64::from(c)))
@@ -224,6 +229,7 @@ mod tests {
             item_id: id.into(),
             score,
             category: None,
+            source: crate::Origin::Model,
             sources: Vec::new(),
         }
     }

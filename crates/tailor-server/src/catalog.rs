@@ -1,8 +1,9 @@
 //! The item catalog: title, categories, price, availability and custom properties per item,
 //! kept in memory and made durable as changes in the log's `catalog` topic (one partition,
 //! keyed by item id), which is replayed on start. Recommendation rules read it: items marked
-//! unavailable are never recommended; items the catalog does not know are (the catalog is
-//! optional, and events alone introduce items).
+//! unavailable or deleted are never recommended; items the catalog does not know are (the
+//! catalog is optional, and events alone introduce items). A deleted item stays out until it
+//! is put through the API again: later events that name it do not bring it back.
 //!
 //! Items also learn from e-commerce events: a stored event whose product carries a
 //! `category` or `price` the catalog lacks (or learned differently before) becomes a `learn`
@@ -228,8 +229,11 @@ pub struct Catalog {
     items: RwLock<FxHashMap<String, Arc<Item>>>,
     /// (created time, id) of items with a `created_at`: the newest, for exploration.
     by_created: RwLock<BTreeSet<(i64, String)>>,
-    /// Items marked unavailable (rules skip the check when none is).
+    /// Items marked unavailable (rules skip the check when none is and none is deleted).
     unavailable: AtomicUsize,
+    /// Ids deleted through the API and not put again since: never recommended, and not
+    /// recreated by events.
+    deleted: RwLock<rustc_hash::FxHashSet<String>>,
     /// Items put through the API (the catalog feed), as opposed to learned from events.
     fed: AtomicUsize,
     /// Ids of items events created, oldest first (entries of items deleted or put through
@@ -262,6 +266,7 @@ impl Catalog {
             items: RwLock::new(FxHashMap::default()),
             by_created: RwLock::new(BTreeSet::new()),
             unavailable: AtomicUsize::new(0),
+            deleted: RwLock::new(rustc_hash::FxHashSet::default()),
             fed: AtomicUsize::new(0),
             learned_order: parking_lot::Mutex::new(VecDeque::new()),
             max_learned: max_learned.max(1),
@@ -373,10 +378,16 @@ impl Catalog {
     ) -> (Option<Arc<Item>>, Option<Arc<Item>>) {
         match change {
             Change::Put(item) => {
+                self.deleted.write().remove(&item.id);
                 let item = Arc::new(item);
                 (items.insert(item.id.clone(), item.clone()), Some(item))
             }
-            Change::Delete { id } => (items.remove(&id), None),
+            Change::Delete { id } => {
+                let old = items.remove(&id);
+                self.deleted.write().insert(id);
+                (old, None)
+            }
+            Change::Learn(l) if self.deleted.read().contains(&l.id) => (None, None),
             Change::Learn(l) => match l.apply_to(items.get(&l.id).map(|i| &**i)) {
                 Some(item) => {
                     let item = Arc::new(item);
@@ -521,9 +532,10 @@ impl Catalog {
     pub async fn learn(&self, seen: Vec<Learned>) -> Result<usize> {
         let news: Vec<Change> = {
             let items = self.items.read();
+            let deleted = self.deleted.read();
             let mut batch: FxHashMap<&str, Item> = FxHashMap::default();
             let mut news = Vec::new();
-            for l in &seen {
+            for l in seen.iter().filter(|l| !deleted.contains(&l.id)) {
                 let current = batch
                     .get(l.id.as_str())
                     .or_else(|| items.get(&l.id).map(|i| &**i));
@@ -590,9 +602,9 @@ impl Catalog {
         items.len() - self.fed.load(Ordering::Relaxed)
     }
 
-    /// Whether any item is marked unavailable.
+    /// Whether any item is marked unavailable or deleted.
     pub fn has_unavailable(&self) -> bool {
-        self.unavailable.load(Ordering::Relaxed) > 0
+        self.unavailable.load(Ordering::Relaxed) > 0 || !self.deleted.read().is_empty()
     }
 
     /// Whether the catalog feed (items put through the API) holds `id`; `None` when there
@@ -604,9 +616,27 @@ impl Catalog {
         Some(self.items.read().get(id).is_some_and(|i| !i.from_events))
     }
 
-    /// Whether `id` may be recommended: not marked unavailable (unknown items may).
+    /// Whether `id` may be recommended: not marked unavailable, not deleted (unknown items
+    /// may).
     pub fn is_available(&self, id: &str) -> bool {
-        self.items.read().get(id).is_none_or(|i| i.available)
+        match self.items.read().get(id) {
+            Some(i) => i.available,
+            None => !self.deleted.read().contains(id),
+        }
+    }
+
+    /// Every item of the catalog that may be recommended, by id (the last source that fills
+    /// answers up: items no event named yet).
+    pub fn available_items(&self) -> Vec<Arc<Item>> {
+        let mut out: Vec<Arc<Item>> = self
+            .items
+            .read()
+            .values()
+            .filter(|i| i.available)
+            .cloned()
+            .collect();
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 }
 

@@ -18,6 +18,7 @@ pub mod metrics;
 mod mix;
 pub mod models;
 pub mod quality;
+pub mod recommend;
 pub mod registry_store;
 pub mod roles;
 pub mod routes;
@@ -442,6 +443,7 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         feature_set,
         warehouse,
         trending: parking_lot::Mutex::new(None),
+        popular: crate::recommend::PopularCache::default(),
         attribution,
         auth,
         catalog,

@@ -34,6 +34,8 @@ pub struct AppState {
     /// Trending counts last read from the global feature row, and when (see
     /// `routes::recommend`).
     pub trending: parking_lot::Mutex<Option<TrendingCache>>,
+    /// Every known item by popularity, for filling short answers (`recommend::fill`).
+    pub popular: crate::recommend::PopularCache,
     /// Served lists joined with the events that carry their `rec_id`.
     pub attribution: Arc<crate::attribution::Attribution>,
     /// API keys in force.

@@ -94,6 +94,7 @@ fn user_gets_co_viewed_items_of_their_category() {
             item: None,
             k: Some(3),
             trending: None,
+            ..RecRequest::default()
         },
     )
     .expect("rec");
@@ -120,6 +121,7 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
             item: None,
             k: Some(10),
             trending: None,
+            ..RecRequest::default()
         },
     )
     .expect("rec");
@@ -131,12 +133,14 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
             item: None,
             k: Some(2),
             trending: None,
+            ..RecRequest::default()
         },
         RecRequest {
             user: None,
             item: Some("no-such-item"),
             k: Some(2),
             trending: None,
+            ..RecRequest::default()
         },
         RecRequest::default(),
     ] {
@@ -154,6 +158,7 @@ fn purchased_items_are_excluded_and_unknowns_get_trending() {
             item: Some("h2"),
             k: Some(2),
             trending: None,
+            ..RecRequest::default()
         },
     )
     .expect("rec");
@@ -229,6 +234,7 @@ fn an_empty_live_state_answers_trending_from_the_features() {
             item: Some("a"),
             k: Some(2),
             trending: Some(&trending),
+            ..RecRequest::default()
         },
     )
     .expect("rec");
@@ -247,6 +253,7 @@ fn an_empty_live_state_answers_trending_from_the_features() {
             item: None,
             k: Some(2),
             trending: None,
+            ..RecRequest::default()
         },
     )
     .expect("rec");

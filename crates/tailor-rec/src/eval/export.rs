@@ -67,7 +67,7 @@ pub fn write_split(split: &Split, dir: &Path, weights: &KindWeights) -> Result<(
     let (mut w, p) = create(dir, "test.tsv")?;
     let io = |e| Error::io(&p, e);
     match split.protocol {
-        Protocol::Temporal { .. } => {
+        Protocol::Temporal { .. } | Protocol::NextBasket => {
             writeln!(w, "user\titem").map_err(io)?;
             for r in &split.test_rows {
                 writeln!(w, "{}\t{}", users[r.user as usize], items[r.item as usize])

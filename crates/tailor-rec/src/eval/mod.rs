@@ -88,19 +88,9 @@ pub fn evaluate_fitted(models: &[Fitted], split: &Split) -> Report {
                     / n
             };
             use metrics::*;
-            let mut ms: Vec<(String, f64)> = if session {
-                vec![
-                    ("HR@20".into(), mean(&|l, t| hit_rate(l, t, 20))),
-                    ("MRR@20".into(), mean(&|l, t| reciprocal_rank(l, t, 20))),
-                ]
-            } else {
-                vec![
-                    ("HR@10".into(), mean(&|l, t| hit_rate(l, t, 10))),
-                    ("NDCG@10".into(), mean(&|l, t| ndcg(l, t, 10))),
-                    ("Recall@20".into(), mean(&|l, t| recall(l, t, 20))),
-                    ("MRR@20".into(), mean(&|l, t| reciprocal_rank(l, t, 20))),
-                ]
-            };
+            let targets: Vec<&rustc_hash::FxHashSet<u32>> =
+                split.cases.iter().map(|c| &c.targets).collect();
+            let mut ms = accuracy(&lists, &targets, session);
             let slices = || lists.iter().map(Vec::as_slice);
             ms.push((format!("Cov@{list_k}"), coverage(slices(), list_k, catalog)));
             ms.push((
@@ -128,6 +118,34 @@ pub fn evaluate_fitted(models: &[Fitted], split: &Split) -> Report {
         cases: split.cases.len(),
         catalog,
         models: reports,
+    }
+}
+
+/// The accuracy metrics of ranked lists against their cases' targets, as `tailor eval`
+/// reports them: HR@20 and MRR@20 for the session protocol; HR@10, NDCG@10, Recall@20 and
+/// MRR@20 otherwise. The first is the one with a standard error in reports.
+pub fn accuracy(
+    lists: &[Vec<u32>],
+    targets: &[&rustc_hash::FxHashSet<u32>],
+    session: bool,
+) -> Vec<(String, f64)> {
+    use metrics::*;
+    let n = lists.len().max(1) as f64;
+    let mean = |m: &dyn Fn(&[u32], &rustc_hash::FxHashSet<u32>) -> f64| {
+        lists.iter().zip(targets).map(|(l, t)| m(l, t)).sum::<f64>() / n
+    };
+    if session {
+        vec![
+            ("HR@20".into(), mean(&|l, t| hit_rate(l, t, 20))),
+            ("MRR@20".into(), mean(&|l, t| reciprocal_rank(l, t, 20))),
+        ]
+    } else {
+        vec![
+            ("HR@10".into(), mean(&|l, t| hit_rate(l, t, 10))),
+            ("NDCG@10".into(), mean(&|l, t| ndcg(l, t, 10))),
+            ("Recall@20".into(), mean(&|l, t| recall(l, t, 20))),
+            ("MRR@20".into(), mean(&|l, t| reciprocal_rank(l, t, 20))),
+        ]
     }
 }
 

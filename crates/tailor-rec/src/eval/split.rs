@@ -11,6 +11,11 @@
 //!   Users with no more than `holdout` distinct items stay whole in training. Test items no
 //!   training row has are removed (counted). The full catalog is ranked, minus the user's
 //!   training items; no sampled negatives.
+//! * `next_basket` (repeat consumption): per user, the distinct items of their last session
+//!   (the last visit, basket or order) are the test items, including items the user had
+//!   before: nothing is excluded, so a model of what users buy again can score. Training
+//!   keeps the user's rows before that session; users with one session stay whole in
+//!   training. Test items no training row has are removed (counted).
 
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
@@ -30,6 +35,7 @@ pub enum Protocol {
         /// Distinct items held out per user (the last by first-interaction time).
         holdout: usize,
     },
+    NextBasket,
 }
 
 impl Protocol {
@@ -45,6 +51,7 @@ impl Protocol {
         match self {
             Protocol::Session { .. } => "session",
             Protocol::Temporal { .. } => "temporal",
+            Protocol::NextBasket => "next_basket",
         }
     }
 
@@ -53,6 +60,7 @@ impl Protocol {
         match *self {
             Protocol::Session { test_days } => session_split(data, test_days),
             Protocol::Temporal { holdout } => temporal_split(data, holdout),
+            Protocol::NextBasket => next_basket_split(data),
         }
     }
 
@@ -178,6 +186,22 @@ fn session_split(data: &Interactions, test_days: f64) -> Result<Split> {
     })
 }
 
+/// A user's training rows as a context: the whole history, and its last session.
+fn user_context(train: &Interactions, rows: &[u32]) -> (Vec<HistoryEvent>, Vec<HistoryEvent>) {
+    let history = rows
+        .iter()
+        .map(|&r| event(&train.rows[r as usize]))
+        .collect();
+    let last_session = rows.last().map(|&r| train.rows[r as usize].session);
+    let session = rows
+        .iter()
+        .map(|&r| &train.rows[r as usize])
+        .filter(|r| Some(r.session) == last_session)
+        .map(event)
+        .collect();
+    (history, session)
+}
+
 fn temporal_split(data: &Interactions, holdout: usize) -> Result<Split> {
     if holdout == 0 {
         return Err(Error::Param("temporal holdout must be at least 1".into()));
@@ -234,19 +258,7 @@ fn temporal_split(data: &Interactions, holdout: usize) -> Result<Split> {
             stats.dropped += 1;
             continue;
         }
-        let history: Vec<HistoryEvent> = train_by_user[u]
-            .iter()
-            .map(|&r| event(&train.rows[r as usize]))
-            .collect();
-        let last_session = train_by_user[u]
-            .last()
-            .map(|&r| train.rows[r as usize].session);
-        let session = train_by_user[u]
-            .iter()
-            .map(|&r| &train.rows[r as usize])
-            .filter(|r| Some(r.session) == last_session)
-            .map(event)
-            .collect();
+        let (history, session) = user_context(&train, &train_by_user[u]);
         let cut_ts = data.rows[cut[u]].ts_ms;
         for &i in items.iter().filter(|i| targets.contains(i)) {
             test_rows.push(Row {
@@ -272,6 +284,80 @@ fn temporal_split(data: &Interactions, holdout: usize) -> Result<Split> {
     }
     Ok(Split {
         protocol: Protocol::Temporal { holdout },
+        train,
+        cases,
+        stats,
+        test_rows,
+    })
+}
+
+fn next_basket_split(data: &Interactions) -> Result<Split> {
+    if data.is_empty() {
+        return Err(Error::Empty("interactions"));
+    }
+    let by_user = data.rows_by_user();
+    // Per user: the first row of their last session (rows from there on are the test).
+    let mut cut = vec![usize::MAX; data.n_users()];
+    for (u, rows) in by_user.iter().enumerate() {
+        let Some(&last) = rows.last() else { continue };
+        let session = data.rows[last as usize].session;
+        let first = rows
+            .iter()
+            .rposition(|&r| data.rows[r as usize].session != session)
+            .map(|p| rows[p + 1]);
+        if let Some(first) = first {
+            cut[u] = first as usize;
+        }
+    }
+    let train = data.subset(|i, r| i < cut[r.user as usize]);
+    let known = train.present_items();
+    let train_by_user = train.rows_by_user();
+    let mut stats = SplitStats {
+        train_rows: train.len(),
+        ..SplitStats::default()
+    };
+    let mut cases = Vec::new();
+    let mut test_rows = Vec::new();
+    for (u, rows) in by_user.iter().enumerate() {
+        if cut[u] == usize::MAX {
+            continue;
+        }
+        let mut items: Vec<u32> = Vec::new();
+        for &r in rows.iter().filter(|&&r| r as usize >= cut[u]) {
+            let row = &data.rows[r as usize];
+            if !items.contains(&row.item) {
+                items.push(row.item);
+                if known[row.item as usize] {
+                    test_rows.push(*row);
+                }
+            }
+        }
+        let targets: FxHashSet<u32> = items
+            .iter()
+            .copied()
+            .filter(|&i| known[i as usize])
+            .collect();
+        stats.test_unknown_items += items.len() - targets.len();
+        if targets.is_empty() {
+            stats.dropped += 1;
+            continue;
+        }
+        stats.test_rows += targets.len();
+        let (history, session) = user_context(&train, &train_by_user[u]);
+        cases.push(Case {
+            exclude: FxHashSet::default(),
+            ctx: Context {
+                user: Some(u as u32),
+                history,
+                session,
+                category: None,
+                now_ms: data.rows[cut[u]].ts_ms,
+            },
+            targets,
+        });
+    }
+    Ok(Split {
+        protocol: Protocol::NextBasket,
         train,
         cases,
         stats,

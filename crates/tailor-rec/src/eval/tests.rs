@@ -280,11 +280,100 @@ fn tune_all_quick_picks_one_spec_per_family_and_a_blend() {
     )
     .expect("tune");
     let names: Vec<String> = specs.iter().map(ModelSpec::name).collect();
-    assert_eq!(names, ["trending", "item-knn", "als", "ease", "sknn"]);
+    assert_eq!(
+        names,
+        ["trending", "item-knn", "als", "ease", "sknn", "repeat"]
+    );
     assert!(!blend.parts.is_empty() && blend.parts.len() <= 4);
     assert_eq!(
         lines.lock().expect("lock").len(),
-        6,
+        7,
         "one line per family + blend"
     );
+}
+
+/// 200 households ordering weekly: each order holds three of the household's five staples
+/// (drawn from 30) and one of 200 one-off products.
+fn grocery() -> Interactions {
+    let mut s = 11u64;
+    let mut rnd = |n: u64| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 33) % n
+    };
+    let week = 7 * 86_400_000i64;
+    let mut recs = Vec::new();
+    for u in 0..200u64 {
+        let staples: Vec<u64> = (0..5).map(|_| rnd(30)).collect();
+        for w in 0..4i64 {
+            let t = w * week + rnd(86_400) as i64 * 1000;
+            let mut order: Vec<String> = (0..3)
+                .map(|_| format!("staple{}", staples[rnd(5) as usize]))
+                .collect();
+            order.push(format!("oneoff{}", rnd(200)));
+            for (j, item) in order.into_iter().enumerate() {
+                recs.push((
+                    format!("u{u}"),
+                    item,
+                    InteractionKind::Purchase,
+                    t + j as i64 * 1000,
+                    None::<String>,
+                ));
+            }
+        }
+    }
+    from_records("grocery", recs)
+}
+
+#[test]
+fn next_basket_holds_out_the_last_order_and_the_repeat_model_wins_it() {
+    let data = grocery();
+    let split = Protocol::NextBasket.split(&data).expect("split");
+    assert_eq!(split.cases.len(), 200, "{:?}", split.stats);
+    // Repeats are targets: most of the last order was bought before.
+    let repeats: usize = split
+        .cases
+        .iter()
+        .map(|c| {
+            c.targets
+                .iter()
+                .filter(|t| c.ctx.history.iter().any(|e| e.item == **t))
+                .count()
+        })
+        .sum();
+    assert!(
+        repeats * 2 > split.stats.test_rows,
+        "{repeats} of {:?}",
+        split.stats
+    );
+    assert!(split.cases.iter().all(|c| c.exclude.is_empty()));
+    // The last order is out of training: the context ends before it.
+    assert!(split
+        .cases
+        .iter()
+        .all(|c| c.ctx.history.iter().all(|e| e.ts_ms < c.ctx.now_ms)));
+    assert_eq!(split.train.len(), 200 * 3 * 4);
+    let specs = [
+        ModelSpec::Trending(TrendingParams::default()),
+        ModelSpec::Ease(EaseParams::default()),
+        ModelSpec::Repeat(crate::model::RepeatParams::default()),
+    ];
+    let report = evaluate_split(&specs, &split).expect("eval");
+    let hr = |name: &str| {
+        report
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.metric("HR@10"))
+            .expect("HR@10")
+    };
+    assert!(
+        hr("repeat") > hr("trending") + 0.1 && hr("repeat") > hr("ease") + 0.1,
+        "repeat {} trending {} ease {}",
+        hr("repeat"),
+        hr("trending"),
+        hr("ease")
+    );
+    assert_eq!(metric_for(&Protocol::NextBasket), "HR@10");
 }

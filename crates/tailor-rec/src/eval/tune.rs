@@ -5,7 +5,8 @@
 use super::{evaluate_fitted, score, Protocol, Split};
 use crate::model::{
     AlsParams, Blend, BlendParams, EaseParams, Fitted, ItemKnnParams, Model, ModelSpec,
-    Normalization, PositionWeight, Recommender, Rules, ScoreDecay, SknnParams, TrendingParams,
+    Normalization, PositionWeight, Recommender, RepeatParams, Rules, ScoreDecay, SknnParams,
+    TrendingParams,
 };
 use crate::{Error, Result};
 
@@ -16,12 +17,13 @@ pub const TUNE_CASES: usize = 4000;
 pub fn metric_for(protocol: &Protocol) -> &'static str {
     match protocol {
         Protocol::Session { .. } => "HR@20+MRR@20",
-        Protocol::Temporal { .. } => "HR@10",
+        Protocol::Temporal { .. } | Protocol::NextBasket => "HR@10",
     }
 }
 
 /// Tunes every model family on `val`, then the blend of them. Returns the chosen spec of each
-/// family (trending, item-kNN, ALS, EASE, session kNN, in that order) and the blend's params.
+/// family (trending, item-kNN, ALS, EASE, session kNN, repeat, in that order) and the blend's
+/// params.
 /// `dataset` adapts the grids (`yoochoose`: whole sessions for session kNN; `taobao`: a
 /// smaller EASE catalog); `quick` tries only the first candidate of each grid. `progress`
 /// receives one line per finished step.
@@ -157,6 +159,17 @@ pub fn tune_models(
         }
     }
     out.push(pick(grid(sknns), val, metric, progress)?);
+    let mut repeats = Vec::new();
+    for recency in [0.9f32, 0.5, 1.0] {
+        for prior in [5.0f32, 50.0] {
+            repeats.push(ModelSpec::Repeat(RepeatParams {
+                recency,
+                prior,
+                ..RepeatParams::default()
+            }));
+        }
+    }
+    out.push(pick(grid(repeats), val, metric, progress)?);
     Ok(out)
 }
 

@@ -52,6 +52,9 @@ pub struct Filters<'a> {
     pub available: Option<&'a (dyn Fn(u32) -> bool + Sync)>,
     /// Only items in these categories.
     pub categories: Option<&'a FxHashSet<u32>>,
+    /// Keep the user's purchases whatever `Rules::exclude_purchased` says (a "buy again"
+    /// surface).
+    pub keep_purchased: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -237,7 +240,9 @@ impl Blend {
         let mut ex = exclude.clone();
         for e in ctx.events().iter().chain(&ctx.session) {
             if self.rules.exclude_seen
-                || (self.rules.exclude_purchased && e.kind == InteractionKind::Purchase)
+                || (self.rules.exclude_purchased
+                    && !filters.keep_purchased
+                    && e.kind == InteractionKind::Purchase)
             {
                 ex.insert(e.item);
             }
@@ -346,6 +351,7 @@ mod tests {
         let f = Filters {
             available: Some(&avail),
             categories: None,
+            keep_purchased: false,
         };
         assert!(m
             .recommend_filtered(&ctx, 10, &none, &f)
@@ -355,6 +361,7 @@ mod tests {
         let f = Filters {
             available: None,
             categories: Some(&hats),
+            keep_purchased: false,
         };
         let top = m.recommend_filtered(&ctx, 10, &none, &f);
         assert!(!top.is_empty());

@@ -6,6 +6,7 @@ mod als;
 mod blend;
 mod ease;
 mod itemknn;
+mod repeat;
 mod sknn;
 mod trending;
 
@@ -19,6 +20,7 @@ pub use als::{Als, AlsParams};
 pub use blend::{Blend, BlendParams, Filters, Normalization, Rules};
 pub use ease::{Ease, EaseParams};
 pub use itemknn::{ItemKnn, ItemKnnParams};
+pub use repeat::{Repeat, RepeatParams};
 pub use sknn::{PositionWeight, ScoreDecay, SessionKnn, SknnParams};
 pub use trending::{Trending, TrendingParams};
 
@@ -106,6 +108,7 @@ pub enum Model {
     Ease(Ease),
     SessionKnn(SessionKnn),
     Blend(Blend),
+    Repeat(Repeat),
 }
 
 impl Model {
@@ -117,6 +120,7 @@ impl Model {
             Model::Ease(m) => m,
             Model::SessionKnn(m) => m,
             Model::Blend(m) => m,
+            Model::Repeat(m) => m,
         }
     }
 }
@@ -141,6 +145,7 @@ pub enum ModelSpec {
     Ease(EaseParams),
     SessionKnn(SknnParams),
     Blend(BlendParams),
+    Repeat(RepeatParams),
 }
 
 /// A trained model and how long training took.
@@ -160,6 +165,7 @@ impl ModelSpec {
             ModelSpec::Ease(_) => "ease".into(),
             ModelSpec::SessionKnn(_) => "sknn".into(),
             ModelSpec::Blend(p) => p.name.clone(),
+            ModelSpec::Repeat(_) => "repeat".into(),
         }
     }
 
@@ -173,6 +179,7 @@ impl ModelSpec {
             ModelSpec::Ease(p) => Model::Ease(Ease::fit(data, p)?),
             ModelSpec::SessionKnn(p) => Model::SessionKnn(SessionKnn::fit(data, p)?),
             ModelSpec::Blend(p) => Model::Blend(Blend::fit(data, p)?),
+            ModelSpec::Repeat(p) => Model::Repeat(Repeat::fit(data, p)?),
         };
         Ok(Fitted {
             model,

@@ -49,6 +49,10 @@ pub struct RankedItem {
     pub score: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// What proposed the item: `model`, `cooc` (the live co-occurrence model), `category`
+    /// (the user's favourite categories), `trending`, `popular` or `exploration`.
+    #[serde(default)]
+    pub source: tailor_rec::Origin,
     /// A new catalog item given a slot to earn interactions (`recommend.exploration_share`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exploration: bool,
@@ -64,6 +68,10 @@ pub struct RecAnswer {
     /// The experiment variant (`default` outside experiments).
     pub variant: String,
     pub surface: String,
+    /// What the answer leaves out of the user's history: `for_you`, `next_item` or
+    /// `buy_again` (the surface's exclusion policy).
+    #[serde(default)]
+    pub policy: String,
     pub strategy: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -168,11 +176,7 @@ fn options<'a>(q: &'a RecQuery, cfg: &tailor_rec::RecConfig) -> Result<Options<'
         )));
     }
     let surface = nonempty(&q.surface).unwrap_or("default");
-    if surface.len() > 32
-        || !surface
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-    {
+    if !tailor_rec::valid_surface(surface) {
         return Err(ApiError::bad_request(format!(
             "surface: {surface:?} is not a name like home, product or cart (a-z, 0-9, _ or -, at most 32)"
         )));
@@ -223,11 +227,27 @@ async fn recommendations(
             .map(|row| UserInputs::from_row(&row)),
     };
     let trending = trending(&app).await?;
-    // Unavailable (catalog), excluded and other-category items are dropped after ranking:
-    // the live model is asked for spares.
-    let filter = app.catalog.has_unavailable() || !exclude.is_empty() || category.is_some();
+    let exclusion = cfg.exclusion(surface);
+    let item = nonempty(&q.item_id);
+    // What may be in the answer: the rules (availability, deletions), the request's filters
+    // and exclusions, and the surface's policy on the user's own history.
     let catalog = app.catalog.clone();
-    let available = |id: &str| catalog.is_available(id) && !exclude.contains(&id);
+    let check_catalog = catalog.has_unavailable();
+    let mut own: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    if let Some(u) = &user {
+        if exclusion.excludes_purchased() {
+            own.extend(u.purchased.iter().map(String::as_str));
+        }
+        if exclusion.excludes_seen(cfg.exclude_seen) {
+            own.extend(u.recent.iter().chain(&u.session).map(String::as_str));
+        }
+    }
+    let allowed = |id: &str| {
+        item != Some(id)
+            && !exclude.contains(&id)
+            && !own.contains(id)
+            && (!check_catalog || catalog.is_available(id))
+    };
     let in_category = |id: &str, cat: Option<&str>| {
         category.is_none_or(|c| {
             cat == Some(c)
@@ -236,26 +256,20 @@ async fn recommendations(
                     .is_some_and(|i| i.categories.iter().any(|x| x == c))
         })
     };
+    let eligible = |id: &str, cat: Option<&str>| allowed(id) && in_category(id, cat);
     let req = RecRequest {
         user: user.as_ref(),
-        item: nonempty(&q.item_id),
-        k: Some(if filter {
-            (4 * k + 20).min(cfg.max_k.max(k))
-        } else {
-            k
-        }),
+        item,
+        k: Some(k),
         trending: trending.as_deref().map(Vec::as_slice),
+        keep: Some(&eligible),
+        exclusion,
     };
     let mut resp = {
         let state = app.live.read();
         recommend(&state, cfg, &req)
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if filter {
-        resp.items
-            .retain(|i| available(&i.item_id) && in_category(&i.item_id, i.category.as_deref()));
-    }
-    resp.items.truncate(k);
     if explain {
         let live_source = format!("live:{}", resp.strategy);
         for i in &mut resp.items {
@@ -282,10 +296,11 @@ async fn recommendations(
         let ranked = served.recommend(&ServeRequest {
             actor: nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
             inputs: user.as_ref(),
-            item: req.item,
+            item,
             k,
-            exclude_seen: cfg.exclude_seen,
-            available: filter.then_some(&available as &(dyn Fn(&str) -> bool + Sync)),
+            exclude_seen: exclusion.excludes_seen(cfg.exclude_seen),
+            keep_purchased: !exclusion.excludes_purchased(),
+            available: Some(&allowed as &(dyn Fn(&str) -> bool + Sync)),
             category,
             explain,
         });
@@ -294,6 +309,33 @@ async fn recommendations(
             resp.model = format!("{}+{}", served.label(), resp.model);
             family.clone_from(&served.meta.name);
             resp.strategy = format!("model+{}", resp.strategy);
+        }
+    }
+    // Short after the rules: filled up from the user's categories, trending, popularity.
+    let popular = || {
+        app.popular.get(|| {
+            crate::recommend::Popular::build(
+                &app.live.read(),
+                trending.as_deref().map(Vec::as_slice),
+                &app.catalog,
+            )
+        })
+    };
+    let before = resp.items.len();
+    resp.items = crate::recommend::fill(
+        std::mem::take(&mut resp.items),
+        k,
+        &eligible,
+        &crate::recommend::FillSources {
+            user: user.as_ref(),
+            trending: trending.as_deref().map(Vec::as_slice),
+            popular: &popular,
+        },
+    );
+    let filled = resp.items.len() > before;
+    if explain {
+        for i in resp.items.iter_mut().filter(|i| i.sources.is_empty()) {
+            i.sources = vec![(i.source.as_str().to_owned(), i.score)];
         }
     }
     // New catalog items take the last slots of a share of the answer.
@@ -309,9 +351,7 @@ async fn recommendations(
         let picks = app.catalog.pick_new(since, n.min(k), seed, |it| {
             it.available
                 && !in_list.contains(&it.id)
-                && !exclude.contains(&it.id.as_str())
-                && req.item != Some(it.id.as_str())
-                && category.is_none_or(|c| it.categories.iter().any(|x| x == c))
+                && eligible(&it.id, it.categories.first().map(String::as_str))
         });
         if !picks.is_empty() {
             resp.items.truncate(k - picks.len());
@@ -321,6 +361,7 @@ async fn recommendations(
                     item_id: it.id.clone(),
                     score: 0.0,
                     category: it.categories.first().cloned(),
+                    source: tailor_rec::Origin::Exploration,
                     sources: if explain {
                         vec![("exploration".to_owned(), 0.0)]
                     } else {
@@ -331,13 +372,15 @@ async fn recommendations(
     }
     let first_explored = resp.items.len() - explored;
     let rules = if explain {
-        let mut r = vec!["exclude_purchased"];
+        let mut r = vec![];
         let checks = [
-            (cfg.exclude_seen, "exclude_seen"),
-            (req.item.is_some(), "exclude_context_item"),
-            (app.catalog.has_unavailable(), "only_available"),
+            (exclusion.excludes_purchased(), "exclude_purchased"),
+            (exclusion.excludes_seen(cfg.exclude_seen), "exclude_seen"),
+            (item.is_some(), "exclude_context_item"),
+            (check_catalog, "only_available"),
             (category.is_some(), "category"),
             (!exclude.is_empty(), "exclude"),
+            (filled, "fill"),
             (explored > 0, "exploration"),
         ];
         r.extend(checks.iter().filter(|c| c.0).map(|c| c.1));
@@ -360,10 +403,11 @@ async fn recommendations(
         model: resp.model,
         variant,
         surface: surface.to_owned(),
+        policy: exclusion.as_str().to_owned(),
         strategy: resp.strategy,
         user_id: nonempty(&q.user_id).map(str::to_owned),
         anonymous_id: nonempty(&q.anonymous_id).map(str::to_owned),
-        item_id: req.item.map(str::to_owned),
+        item_id: item.map(str::to_owned),
         items: resp
             .items
             .into_iter()
@@ -373,6 +417,7 @@ async fn recommendations(
                 position: i + 1,
                 score: it.score,
                 category: it.category,
+                source: it.source,
                 exploration: i >= first_explored,
                 sources: it
                     .sources

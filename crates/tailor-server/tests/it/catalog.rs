@@ -200,7 +200,8 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
         "other category: {recs}"
     );
 
-    // Durable: a restarted server has the catalog; deleting makes hat-1 recommendable again.
+    // Durable: a restarted server has the catalog; a deleted item is never recommended, even
+    // when events name it again, until it is put through the API again.
     s.server.shutdown().await.expect("shutdown");
     let s = start(cfg).await;
     let (status, item) = send(&s, Method::GET, "/v1/items/shoe-1", None, true).await;
@@ -225,9 +226,43 @@ async fn items_are_checked_stored_durably_and_filter_recommendations() {
             .0,
         404
     );
+    let (status, a) = s
+        .post(
+            "/v1/batch",
+            json!({"batch": [common::track("late", "Product Viewed",
+                json!({"product_id": "hat-1", "category": "hats"}), "late-1", &common::ts(90))]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
     s.wait_processed().await;
+    assert_eq!(
+        send(&s, Method::GET, "/v1/items/hat-1", None, true).await.0,
+        404,
+        "events do not recreate a deleted item"
+    );
+    for q in [
+        "user_id=nobody&k=7",
+        "anonymous_id=new-visitor&k=20",
+        "item_id=hat-2&k=20",
+        "user_id=h1&k=20&category=hats",
+    ] {
+        let (_, recs) = s.get(&format!("/v1/recommendations?{q}")).await;
+        assert!(!ids(&recs).contains(&"hat-1".to_owned()), "{q}: {recs}");
+    }
+    let (status, _) = send(
+        &s,
+        Method::PUT,
+        "/v1/items/hat-1",
+        Some(json!({"categories": ["hats"]})),
+        true,
+    )
+    .await;
+    assert_eq!(status, 201);
     let (_, recs) = s.get("/v1/recommendations?user_id=nobody&k=7").await;
-    assert!(ids(&recs).contains(&"hat-1".to_owned()), "{recs}");
+    assert!(
+        ids(&recs).contains(&"hat-1".to_owned()),
+        "put again: {recs}"
+    );
     s.server.shutdown().await.expect("shutdown");
 }
 

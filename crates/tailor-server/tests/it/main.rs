@@ -12,6 +12,7 @@ mod deploy;
 mod erasure;
 mod experiments;
 mod features;
+mod full_answers;
 mod group;
 mod hostile;
 mod kafka;

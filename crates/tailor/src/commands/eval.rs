@@ -16,6 +16,8 @@ pub enum ProtocolArg {
     Session,
     /// Each user's last distinct items held out.
     Temporal,
+    /// Each user's last session held out, repeats included (what users buy again).
+    NextBasket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,8 +51,8 @@ impl InFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// `movielens`, `yoochoose`, `taobao` (the public datasets under $TAILOR_DATASETS,
-    /// default ../shared/datasets beside the repository) or a file/directory.
+    /// `movielens`, `yoochoose`, `taobao` (the public datasets in the folder that
+    /// $TAILOR_DATASETS names) or a file/directory.
     #[arg(long, value_name = "PATH|movielens|yoochoose|taobao")]
     pub dataset: String,
     /// Evaluation protocol (default: session for yoochoose, temporal otherwise).
@@ -75,14 +77,25 @@ pub struct EvalArgs {
     /// Worker threads for training and evaluation.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Measure through the serving path instead: start a server, post the training events
+    /// through the collector in event-time order, train, ask `GET /v1/recommendations` for
+    /// each test case when it happens, and print the served figures next to the library's
+    /// for the same blend and split.
+    #[arg(long)]
+    pub replay: bool,
+    /// With --replay: the surface asked (its exclusion policy applies; default `next_item`
+    /// for the session protocol, `buy_again` for next-basket, `home` otherwise).
+    #[arg(long, value_name = "NAME", requires = "replay")]
+    pub surface: Option<String>,
 }
 
-/// Where the public datasets are: `$TAILOR_DATASETS`, else `../shared/datasets` beside the
-/// repository.
-fn datasets_root() -> PathBuf {
+/// Where the public datasets are: the folder `$TAILOR_DATASETS` names.
+fn datasets_root(dataset: &str) -> Result<PathBuf> {
     match std::env::var_os("TAILOR_DATASETS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets"),
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => bail!(
+            "--dataset {dataset}: set TAILOR_DATASETS to the folder holding the public              datasets (movielens-100k/, yoochoose-rsc15/, taobao-userbehavior/), or pass the              dataset's file or directory"
+        ),
     }
 }
 
@@ -114,7 +127,7 @@ fn resolve(dataset: &str, format_in: Option<InFormat>) -> Result<(String, PathBu
         _ => None,
     };
     if let Some((folder, format)) = preset {
-        let path = datasets_root().join(folder);
+        let path = datasets_root(dataset)?.join(folder);
         let path = std::fs::canonicalize(&path).unwrap_or(path);
         if !path.exists() {
             bail!(
@@ -176,18 +189,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if args.holdout == Some(0) {
         bail!("--holdout must be at least 1");
     }
-    let session = match args.protocol {
-        Some(p) => p == ProtocolArg::Session,
-        None => format == InFormat::Yoochoose,
-    };
-    let protocol = if session {
-        Protocol::Session {
-            test_days: args.holdout.unwrap_or(1) as f64,
-        }
+    let chosen = args.protocol.unwrap_or(if format == InFormat::Yoochoose {
+        ProtocolArg::Session
     } else {
-        Protocol::Temporal {
+        ProtocolArg::Temporal
+    });
+    if chosen == ProtocolArg::NextBasket && args.holdout.is_some() {
+        bail!("--holdout does not apply to --protocol next-basket (the last session is held out)");
+    }
+    let protocol = match chosen {
+        ProtocolArg::Session => Protocol::Session {
+            test_days: args.holdout.unwrap_or(1) as f64,
+        },
+        ProtocolArg::Temporal => Protocol::Temporal {
             holdout: args.holdout.unwrap_or(1),
-        }
+        },
+        ProtocolArg::NextBasket => Protocol::NextBasket,
     };
     tailor_rec::set_threads(args.threads);
 
@@ -202,6 +219,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         data.n_items(),
         protocol.name()
     );
+    if args.replay {
+        return replay(&args, &name, &data, &protocol);
+    }
     let metric = metric_for(&protocol);
 
     let pb = spinner("tuning on the validation split");
@@ -264,6 +284,47 @@ pub fn run(args: EvalArgs) -> Result<()> {
         std::fs::write(&file, report.hr_svg())
             .with_context(|| format!("--svg: cannot write {}", file.display()))?;
         eprintln!("wrote {}", file.display());
+    }
+    Ok(())
+}
+
+/// `--replay`: the production blend as a library and through a real server, side by side.
+fn replay(args: &EvalArgs, name: &str, data: &Interactions, protocol: &Protocol) -> Result<()> {
+    use super::replay as r;
+    if let Some(s) = args
+        .surface
+        .as_deref()
+        .filter(|s| !tailor_rec::valid_surface(s))
+    {
+        bail!("--surface {s:?}: a surface name is a-z, 0-9, _ or -, at most 32");
+    }
+    let split = protocol.split(data).context("making the test split")?;
+    let pb = spinner("the library figure: training and evaluating the production blend");
+    let library = r::library(&split)?;
+    pb.finish_and_clear();
+    let served = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(r::replay(
+            data,
+            &split,
+            args.surface.as_deref(),
+            args.threads,
+        ))
+    })?;
+    match args.format {
+        OutFormat::Table => print!("{}", r::table(name, protocol, &library, &served)),
+        OutFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "dataset": name,
+                "protocol": protocol.name(),
+                "surface": served.surface,
+                "cases": served.cases,
+                "library": library.metrics,
+                "served": served.metrics,
+                "short_answers": served.short,
+                "sources": served.sources,
+            })
+        ),
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod items;
 pub mod keys;
 pub mod log;
 pub mod models;
+pub mod replay;
 pub mod schema;
 pub mod serve;
 pub mod sql;

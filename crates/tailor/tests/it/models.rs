@@ -146,7 +146,7 @@ fn eval_a_csv_file() {
         .collect();
     assert_eq!(
         names,
-        ["trending", "item-knn", "als", "ease", "sknn", "blend"]
+        ["trending", "item-knn", "als", "ease", "sknn", "repeat", "blend"]
     );
     assert!(cwd.join("eval-shop-temporal.svg").is_file());
 
@@ -157,4 +157,70 @@ fn eval_a_csv_file() {
         .expect("run");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--dataset missing.csv"));
+}
+
+#[test]
+fn eval_replays_a_split_through_the_serving_path() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cwd = tmp.path();
+    // 120 users over five days, each browsing one of eight neighbourhoods of 7 items.
+    let mut csv = String::from("user,item,ts,kind\n");
+    let mut s = 5u64;
+    for u in 0..120u64 {
+        let base = u % 8 * 5;
+        for j in 0..8u64 {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let item = base + (s >> 33) % 7;
+            csv += &format!("u{u},i{item},{},view\n", 1_700_000_000 + u * 3600 + j * 60);
+        }
+    }
+    std::fs::write(cwd.join("shop.csv"), csv).expect("csv");
+    for protocol in ["temporal", "session"] {
+        let out = stdout(&tailor(
+            cwd,
+            &[
+                "eval",
+                "--dataset",
+                "shop.csv",
+                "--protocol",
+                protocol,
+                "--replay",
+                "--threads",
+                "1",
+                "--format",
+                "json",
+            ],
+        ));
+        let r: serde_json::Value = serde_json::from_str(&out).expect("json report");
+        let first = if protocol == "session" {
+            "HR@20"
+        } else {
+            "HR@10"
+        };
+        assert_eq!(r["library"][0][0], first, "{r}");
+        assert_eq!(r["served"][0][0], first, "{r}");
+        let served = r["served"][0][1].as_f64().expect("served figure");
+        let library = r["library"][0][1].as_f64().expect("library figure");
+        assert!(r["cases"].as_u64().expect("cases") > 10, "{r}");
+        // 40 items, at most 8 seen per user: every answer holds its 20 items.
+        assert_eq!(r["short_answers"], 0, "{r}");
+        // Neighbourhoods are easy to learn: both paths find most next items.
+        assert!(served > 0.5 && library > 0.5, "{r}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args([
+            "eval",
+            "--dataset",
+            "shop.csv",
+            "--replay",
+            "--surface",
+            "Home!",
+        ])
+        .current_dir(cwd)
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--surface"));
 }

@@ -1,9 +1,9 @@
-//! `tailor import --preset`: the column mappings of the datasets in /work/shared/datasets
+//! `tailor import --preset`: the column mappings of the public benchmark datasets
 //! (see each folder's PROVENANCE.md).
 
 use super::mapping::CsvSpec;
 
-/// Datasets whose layout `--preset` knows (files in /work/shared/datasets and their
+/// Datasets whose layout `--preset` knows (the public benchmark datasets and their
 /// originals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
