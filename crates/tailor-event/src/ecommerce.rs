@@ -68,6 +68,88 @@ pub fn kind_for_event(name: &str) -> Option<InteractionKind> {
     })
 }
 
+/// The event names of the Segment e-commerce spec (v2).
+pub const SPEC_EVENTS: &[&str] = &[
+    "Products Searched",
+    "Product List Viewed",
+    "Product List Filtered",
+    "Promotion Viewed",
+    "Promotion Clicked",
+    "Product Clicked",
+    "Product Viewed",
+    "Product Added",
+    "Product Removed",
+    "Cart Viewed",
+    "Checkout Started",
+    "Checkout Step Viewed",
+    "Checkout Step Completed",
+    "Payment Info Entered",
+    "Order Updated",
+    "Order Completed",
+    "Order Refunded",
+    "Order Cancelled",
+    "Coupon Entered",
+    "Coupon Applied",
+    "Coupon Denied",
+    "Coupon Removed",
+    "Product Added to Wishlist",
+    "Product Removed from Wishlist",
+    "Wishlist Product Added to Cart",
+    "Product Shared",
+    "Cart Shared",
+    "Product Reviewed",
+];
+
+/// The spec event name that `name` looks like a misspelling of: not a spec name itself, but
+/// one after case, `_`/`-` and spacing are ignored, or within a small edit distance (two
+/// edits, three for names over 14 characters). `None` for spec names and for names far from
+/// all of them (a shop's own events).
+pub fn near_miss(name: &str) -> Option<&'static str> {
+    if name.len() > 64 || SPEC_EVENTS.contains(&name) {
+        return None;
+    }
+    let norm = |s: &str| -> Vec<char> {
+        let mut out: Vec<char> = Vec::with_capacity(s.len());
+        for c in s.chars() {
+            let c = if c == '_' || c == '-' { ' ' } else { c };
+            if c == ' ' && out.last().is_none_or(|l| *l == ' ') {
+                continue;
+            }
+            out.extend(c.to_lowercase());
+        }
+        while out.last() == Some(&' ') {
+            out.pop();
+        }
+        out
+    };
+    let n = norm(name);
+    SPEC_EVENTS
+        .iter()
+        .map(|spec| {
+            let s = norm(spec);
+            let limit = if s.len() > 14 { 3 } else { 2 };
+            (edit_distance(&n, &s), limit, *spec)
+        })
+        .filter(|(d, limit, _)| d <= limit)
+        .min_by_key(|(d, _, _)| *d)
+        .map(|(_, _, spec)| spec)
+}
+
+/// Levenshtein distance between two strings of chars.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
 /// A property as a string id: strings as they are, numbers printed; anything else is absent.
 pub fn id_value(v: Option<&Value>) -> Option<String> {
     match v? {
@@ -150,6 +232,30 @@ pub fn interactions(event_name: &str, properties: &Value) -> Vec<Interaction> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn misspelled_spec_names_are_caught_and_own_names_are_not() {
+        for (typo, meant) in [
+            ("Product Viewd", "Product Viewed"),
+            ("Order Complete", "Order Completed"),
+            ("product_viewed", "Product Viewed"),
+            ("ORDER COMPLETED", "Order Completed"),
+            ("Prodcut Added", "Product Added"),
+            ("Product Added To Wishlist", "Product Added to Wishlist"),
+        ] {
+            assert_eq!(near_miss(typo), Some(meant), "{typo}");
+        }
+        for fine in [
+            "Product Viewed",
+            "Order Updated",
+            "Signed Up",
+            "Video Played",
+            "Newsletter Subscribed",
+            "",
+        ] {
+            assert_eq!(near_miss(fine), None, "{fine}");
+        }
+    }
 
     #[test]
     fn maps_the_funnel() {

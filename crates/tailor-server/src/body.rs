@@ -121,3 +121,37 @@ mod tests {
         assert_eq!(bearer_token(&h).as_deref(), Some("s3cret"));
     }
 }
+
+/// A JSON request body, whatever the Content-Type says: `curl -d '{…}'` sends
+/// `application/x-www-form-urlencoded`, and the collector has always accepted that, so every
+/// JSON endpoint does too. The rejection says what was wrong with the body.
+pub struct AnyJson<T>(pub T);
+
+/// Why a body is not the JSON an endpoint expects.
+#[derive(Debug)]
+pub struct BadJson(pub String);
+
+impl std::fmt::Display for BadJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl axum::response::IntoResponse for BadJson {
+    fn into_response(self) -> axum::response::Response {
+        ApiError::bad_request(self.0).into_response()
+    }
+}
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for AnyJson<T> {
+    type Rejection = BadJson;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, BadJson> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| BadJson(e.body_text()))?;
+        serde_json::from_slice(&bytes)
+            .map(AnyJson)
+            .map_err(|e| BadJson(format!("invalid JSON body: {e}")))
+    }
+}

@@ -9,8 +9,11 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use serde::Serialize;
 use serde_json::json;
+use tailor_event::ecommerce::near_miss;
 use tailor_event::segment::ParseContext;
-use tailor_event::{parse_request, Endpoint, InteractionKind, ParsedEvent, SchemaRegistry};
+use tailor_event::{
+    parse_request, Endpoint, EventType, InteractionKind, ParsedEvent, SchemaRegistry,
+};
 use tailor_log::{Log, Record};
 
 use crate::dedupe::{id_hash, Dedupe};
@@ -38,6 +41,18 @@ pub struct IngestOutcome {
     pub accepted: usize,
     pub duplicates: usize,
     pub rejected: Vec<RejectedEvent>,
+    /// Stored events whose name looks like a misspelled e-commerce spec name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<EventWarning>,
+}
+
+/// A stored event the client probably did not mean to send as it is.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventWarning {
+    pub index: usize,
+    #[serde(rename = "messageId")]
+    pub message_id: String,
+    pub warning: String,
 }
 
 pub struct Ingest {
@@ -188,9 +203,24 @@ impl Ingest {
         let mut touches = Vec::new();
         let mut learned = Vec::new();
         metrics::histogram!(m::BATCH_SIZE).record(parsed.events.len() as f64);
-        for ev in parsed.events {
+        let mut warnings = Vec::new();
+        for (index, ev) in parsed.events.into_iter().enumerate() {
             match ev {
                 ParsedEvent::Valid(e) => {
+                    let name = (e.kind == EventType::Track)
+                        .then_some(e.event.as_deref())
+                        .flatten();
+                    if let Some(meant) = name.and_then(near_miss) {
+                        metrics::counter!(m::EVENT_NAME_WARNINGS, "meant" => meant).increment(1);
+                        warnings.push(EventWarning {
+                            index,
+                            message_id: e.message_id.clone(),
+                            warning: format!(
+                                "event {:?} is stored, but no feature or model reads it: did you mean {meant:?}?",
+                                name.unwrap_or_default()
+                            ),
+                        });
+                    }
                     let h = id_hash(&e.message_id);
                     if !self.dedupe.claim(h, received_at_ms) {
                         duplicates += 1;
@@ -324,6 +354,7 @@ impl Ingest {
                     success: true,
                     accepted,
                     duplicates,
+                    warnings,
                     rejected,
                 })
             }

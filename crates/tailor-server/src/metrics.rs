@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub const EVENTS_ACCEPTED: &str = "tailor_collector_events_accepted_total";
 pub const EVENTS_REJECTED: &str = "tailor_collector_events_rejected_total";
 pub const EVENTS_DUPLICATE: &str = "tailor_collector_events_duplicate_total";
+pub const EVENT_NAME_WARNINGS: &str = "tailor_collector_event_name_warnings_total";
 pub const REQUESTS_REJECTED: &str = "tailor_collector_requests_rejected_total";
 pub const BATCH_SIZE: &str = "tailor_collector_batch_events";
 pub const REQUEST_BYTES: &str = "tailor_collector_request_bytes";
@@ -80,6 +81,11 @@ fn describe() {
         EVENTS_ACCEPTED,
         Unit::Count,
         "Events durably appended to the events log."
+    );
+    describe_counter!(
+        EVENT_NAME_WARNINGS,
+        Unit::Count,
+        "Events stored under a name that looks like a misspelled e-commerce spec name (no feature or model reads it), by the name meant."
     );
     describe_counter!(
         EVENTS_REJECTED,

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `nulls` | each nullable column | its null rate rose more than `null_rate_increase` above the median of the last commits |
 //! | `unknown_items` | `item_id` | more than `unknown_item_rate` of interaction rows name items the catalog feed does not hold (skipped without a feed) |
-//! | `schema_drift` | `properties` | an event name with `drift_min_events` events seen gains a property never seen, or loses one that ≥ 95 % of its events carried |
+//! | `schema_drift` | `properties` | an event name with `drift_min_events` events seen gains a property never seen, or loses one that ≥ 95 % of its events carried (the attribution fields `tailor.js` adds, `rec_id`, `list_id`, `model`, `variant`, `position`, are not drift) |
 //! | `volume` | `event_time` | an event-time bucket that closed has a robust z-score beyond `volume_z` against the buckets before it |
 //! | `timestamps` | `event_time` | more than `bad_time_rate` of events are from the future (`future_secs` past receipt) or older than `max_age_days` |
 //! | `duplicates` | `message_id` | more than `duplicate_rate` of rows repeat a message id or an (actor, event, item, time) already in the commit |
@@ -57,6 +57,9 @@ const NULL_HISTORY: usize = 24;
 const NULL_MIN_HISTORY: usize = 3;
 /// Property baseline caps (event names, keys per name).
 const MAX_EVENT_NAMES: usize = 1000;
+/// Properties Tailor's own tracker and recommendation widgets add to the events they send
+/// about a served list (`tailor.js`): their coming and going is not drift.
+const TRACKER_KEYS: &[&str] = &["rec_id", "list_id", "model", "variant", "position"];
 const MAX_KEYS: usize = 300;
 /// Events of a name a commit needs before a missing property counts.
 const MISSING_MIN_EVENTS: u64 = 20;
@@ -442,14 +445,16 @@ impl QualityMonitor {
             let new: Vec<&str> = seen
                 .keys
                 .keys()
-                .filter(|k| !base.keys.contains_key(*k))
+                .filter(|k| !base.keys.contains_key(*k) && !TRACKER_KEYS.contains(&k.as_str()))
                 .map(String::as_str)
                 .collect();
             let missing: Vec<&str> = if seen.events >= MISSING_MIN_EVENTS {
                 base.keys
                     .iter()
                     .filter(|(k, n)| {
-                        **n as f64 >= 0.95 * base.events as f64 && !seen.keys.contains_key(*k)
+                        **n as f64 >= 0.95 * base.events as f64
+                            && !seen.keys.contains_key(*k)
+                            && !TRACKER_KEYS.contains(&k.as_str())
                     })
                     .map(|(k, _)| k.as_str())
                     .collect()

@@ -4,7 +4,6 @@
 //!   current to (`as_of`);
 //! - `POST /v1/features` `{"entity": "user", "ids": [...]}` — many ids of one entity kind.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -115,12 +114,12 @@ struct BatchRequest {
 
 async fn batch(
     State(app): State<App>,
-    body: Result<Json<BatchRequest>, JsonRejection>,
+    body: Result<crate::body::AnyJson<BatchRequest>, crate::body::BadJson>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(req) = body.map_err(|e| {
+    let crate::body::AnyJson(req) = body.map_err(|e| {
         ApiError::bad_request(format!(
             "expected {{\"entity\": \"user\", \"ids\": [\"...\"]}}: {}",
-            e.body_text()
+            e.0
         ))
     })?;
     if req.ids.len() > MAX_BATCH_IDS {

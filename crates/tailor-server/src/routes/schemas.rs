@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -88,9 +87,9 @@ pub struct AddSchema {
 async fn add(
     State(app): State<App>,
     Path(subject): Path<String>,
-    body: Result<Json<AddSchema>, JsonRejection>,
+    body: Result<crate::body::AnyJson<AddSchema>, crate::body::BadJson>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let crate::body::AnyJson(req) = body.map_err(|e| ApiError::bad_request(e.0))?;
     let mode = req
         .compatibility
         .as_deref()

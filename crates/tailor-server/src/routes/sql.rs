@@ -2,7 +2,6 @@
 //! `dead_letters`, views `item_daily_stats`, `funnel_daily`, `recommendation_ctr`.
 //! Body `{"sql": "SELECT ..."}`; answer `{"rows": [...], "row_count": N, "truncated": bool}`.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -27,13 +26,10 @@ struct SqlRequest {
 
 async fn sql(
     State(app): State<App>,
-    body: Result<Json<SqlRequest>, JsonRejection>,
+    body: Result<crate::body::AnyJson<SqlRequest>, crate::body::BadJson>,
 ) -> Result<Json<Value>, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        ApiError::bad_request(format!(
-            "expected {{\"sql\": \"SELECT ...\"}}: {}",
-            e.body_text()
-        ))
+    let crate::body::AnyJson(req) = body.map_err(|e| {
+        ApiError::bad_request(format!("expected {{\"sql\": \"SELECT ...\"}}: {}", e.0))
     })?;
     if req.sql.trim().is_empty() {
         return Err(ApiError::bad_request("sql is empty"));

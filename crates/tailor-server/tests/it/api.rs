@@ -3,7 +3,7 @@
 use crate::common;
 
 use common::{config, shop_events, start, track, ts};
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn recommendations_reflect_the_events_sent() {
@@ -188,5 +188,44 @@ async fn operations_endpoints() {
     assert!(text.contains("# HELP tailor_collector_events_accepted_total"));
     let (status, unknown) = s.get("/v1/nope").await;
     assert_eq!(status, 404, "{unknown}");
+    s.server.shutdown().await.expect("shutdown");
+}
+
+/// `curl -d '{…}'` sends `Content-Type: application/x-www-form-urlencoded`: every JSON
+/// endpoint reads the body as JSON all the same, and a body that is not JSON is a 400 that
+/// says so.
+#[tokio::test]
+async fn json_endpoints_accept_json_whatever_the_content_type() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = common::start(common::config(dir.path())).await;
+    let send = |path: &'static str, body: &'static str| {
+        let req = s
+            .http
+            .post(format!("{}{path}", s.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let resp = req.send().await.expect("request");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for (path, body) in [
+        ("/v1/sql", r#"{"sql": "SELECT 1 AS one"}"#),
+        ("/v1/features", r#"{"entity": "user", "ids": ["u1"]}"#),
+        (
+            "/v1/schemas/Form%20Posted",
+            r#"{"schema": {"type": "object"}}"#,
+        ),
+    ] {
+        let (status, v) = send(path, body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {v}");
+    }
+    let (status, v) = send("/v1/sql", "sql=SELECT+1").await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap_or_default().contains("JSON"),
+        "{v}"
+    );
     s.server.shutdown().await.expect("shutdown");
 }

@@ -453,3 +453,56 @@ async fn a_full_write_queue_answers_503_with_retry_after_and_stores_only_what_it
     );
     s.server.shutdown().await.expect("shutdown");
 }
+
+/// A track event named like a misspelled e-commerce spec event is stored (it may be the
+/// shop's own name) but the answer and a metric say what it was probably meant to be.
+#[tokio::test]
+async fn misspelled_event_names_are_stored_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let s = common::start(common::config(dir.path())).await;
+    let (status, a) = s
+        .post(
+            "/v1/batch",
+            json!({"batch": [
+                common::track("u1", "Product Viewed", json!({"product_id": "P1"}), "w1", &common::ts(1)),
+                common::track("u1", "Product Viewd", json!({"product_id": "P1"}), "w2", &common::ts(2)),
+                common::track("u1", "Order Complete", json!({"products": []}), "w3", &common::ts(3)),
+                common::track("u1", "Video Played", json!({}), "w4", &common::ts(4)),
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["accepted"], 4, "{a}");
+    let warnings = a["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 2, "{a}");
+    assert_eq!(
+        (
+            warnings[0]["index"].clone(),
+            warnings[0]["messageId"].clone()
+        ),
+        (json!(1), json!("w2"))
+    );
+    assert!(
+        warnings[0]["warning"]
+            .as_str()
+            .expect("text")
+            .contains("\"Product Viewed\""),
+        "{a}"
+    );
+    assert!(
+        warnings[1]["warning"]
+            .as_str()
+            .expect("text")
+            .contains("\"Order Completed\""),
+        "{a}"
+    );
+    let text = s.metrics_text().await;
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("tailor_collector_event_name_warnings_total")
+                && l.contains("meant=\"Product Viewed\"")
+        ),
+        "{text}"
+    );
+    s.server.shutdown().await.expect("shutdown");
+}

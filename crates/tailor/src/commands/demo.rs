@@ -39,7 +39,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let server = tailor_server::start(cfg).await?;
     let url = server.url();
     eprintln!("tailor is up on {url}; generating a synthetic shop");
-    let shop = args.shop.shop();
+    let shop = args
+        .shop
+        .shop_ending_at(chrono::Utc::now().timestamp_millis());
     // The catalog, so the demo shop page shows titles, categories and prices.
     let items: Vec<Value> = shop
         .catalog
@@ -139,7 +141,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         Some(k) if !k.starts_with("sha256:") => format!("{url}/demo/shop?key={k}"),
         _ => format!("{url}/demo/shop"),
     };
-    println!("\ndemo shop (tailor.js in your browser): {shop_url}");
+    println!("\ndashboard: {url}/\ndemo shop (tailor.js in your browser): {shop_url}");
     println!(
         "\nAPI: {url}/v1/recommendations?user_id={}&k=10\ncollector: POST {url}/v1/batch  (Segment HTTP API)\nfeatures: {url}/v1/features/user/{}\nmetrics: {url}/metrics   status: {url}/v1/status   dead letters: {url}/v1/dead-letters",
         users.first().map(|u| u.0.as_str()).unwrap_or("u000001"),

@@ -28,14 +28,28 @@ pub struct ShopArgs {
 
 impl ShopArgs {
     pub fn shop(&self) -> Shop {
+        Shop::new(self.config())
+    }
+
+    /// The same shop, its days ending at the hour before `now_ms` (the demo: fresh data on
+    /// any clock, so trending, freshness and the quality checks read as they would live).
+    pub fn shop_ending_at(&self, now_ms: i64) -> Shop {
+        let hour = 3_600_000;
         Shop::new(ShopConfig {
+            start_ms: now_ms / hour * hour - i64::from(self.days) * 86_400_000,
+            ..self.config()
+        })
+    }
+
+    fn config(&self) -> ShopConfig {
+        ShopConfig {
             users: self.users,
             items: self.items,
             categories: self.categories,
             days: self.days,
             seed: self.seed,
             ..ShopConfig::default()
-        })
+        }
     }
 }
 

@@ -37,7 +37,7 @@ pub async fn run(data: &DataArgs, listen: Option<&str>, roles: Option<&str>) -> 
     let server = tailor_server::start(cfg).await?;
     // The banner is for the person at the terminal (stdout); logs go to stderr.
     println!(
-        "tailor serving on {url} (data in {dir}, roles {roles})\n  collector: POST {url}/v1/batch\n  recommendations: GET {url}/v1/recommendations?user_id=...\n  metrics: {url}/metrics",
+        "tailor serving on {url} (data in {dir}, roles {roles})\n  dashboard: {url}/\n  collector: POST {url}/v1/batch\n  recommendations: GET {url}/v1/recommendations?user_id=...\n  metrics: {url}/metrics",
         url = server.url(),
         roles = server.app.cfg.roles,
     );
