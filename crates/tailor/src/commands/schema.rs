@@ -27,6 +27,11 @@ pub enum SchemaCommand {
         /// BACKWARD (default for new subjects), FORWARD, FULL or NONE.
         #[arg(long)]
         compatibility: Option<Compatibility>,
+        /// Register through this running server (e.g. http://127.0.0.1:8080; the secret key
+        /// from TAILOR_API_KEY). Default: the server holding the data directory, at the
+        /// configured `listen` address; with none running, the file is edited.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
 }
 
@@ -79,15 +84,24 @@ pub async fn run(cmd: SchemaCommand, data: &DataArgs) -> Result<()> {
             subject,
             file,
             compatibility,
+            url,
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let schema: Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", file.display()))?;
-            if server_running(&cfg.data_dir) {
+            let base = match url {
+                Some(u) => {
+                    let parsed = reqwest::Url::parse(&u)
+                        .with_context(|| format!("--url: {u:?} is not a URL"))?;
+                    Some(parsed.as_str().trim_end_matches('/').to_owned())
+                }
+                None if server_running(&cfg.data_dir) => Some(format!("http://{}", cfg.listen)),
+                None => None,
+            };
+            if let Some(base) = base {
                 let url = format!(
-                    "http://{}/v1/schemas/{}",
-                    cfg.listen,
+                    "{base}/v1/schemas/{}",
                     subject
                         .replace('%', "%25")
                         .replace(' ', "%20")
@@ -100,7 +114,8 @@ pub async fn run(cmd: SchemaCommand, data: &DataArgs) -> Result<()> {
                     body["compatibility"] = Value::String(c.to_string());
                 }
                 let mut req = reqwest::Client::new().post(&url).json(&body);
-                if let Some(key) = std::env::var("TAILOR_SECRET_KEY")
+                if let Some(key) = std::env::var("TAILOR_API_KEY")
+                    .or_else(|_| std::env::var("TAILOR_SECRET_KEY"))
                     .or_else(|_| std::env::var("TAILOR_ADMIN_KEY"))
                     .ok()
                     .or(cfg
@@ -114,8 +129,8 @@ pub async fn run(cmd: SchemaCommand, data: &DataArgs) -> Result<()> {
                 }
                 let resp = req.send().await.with_context(|| {
                     format!(
-                        "a server holds {}; could not reach it at {url}",
-                        cfg.data_dir.display()
+                        "could not reach the server at {url}; if it listens elsewhere, pass \
+                         --url http://HOST:PORT"
                     )
                 })?;
                 let status = resp.status();

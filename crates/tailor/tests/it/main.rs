@@ -14,4 +14,5 @@ mod load;
 mod logs;
 mod models;
 mod offline;
+mod schema;
 mod soak;
