@@ -38,6 +38,11 @@ pub struct LakeConfig {
     pub secret_access_key: Option<String>,
     /// Allow a plain `http://` endpoint (local MinIO and tests only).
     pub allow_http: bool,
+    /// A SQL query (`POST /v1/sql`, `tailor sql`) running longer is stopped (seconds).
+    pub query_timeout_secs: u64,
+    /// Memory one SQL query may hold for sorts, joins and aggregations (MiB); past it the
+    /// query is stopped rather than taking the memory ingestion needs.
+    pub query_memory_mb: u64,
 }
 
 impl Default for LakeConfig {
@@ -54,6 +59,8 @@ impl Default for LakeConfig {
             access_key_id: None,
             secret_access_key: None,
             allow_http: false,
+            query_timeout_secs: 60,
+            query_memory_mb: 1024,
         }
     }
 }
@@ -104,6 +111,24 @@ impl LakeConfig {
                 format!(
                     "{} is out of range: use 65536 (64 KiB) to 4294967296 (4 GiB)",
                     self.roll_bytes
+                ),
+            ));
+        }
+        if !(1..=86_400).contains(&self.query_timeout_secs) {
+            return Err(field_err(
+                "query_timeout_secs",
+                format!(
+                    "{} is out of range: use 1 to 86400 seconds",
+                    self.query_timeout_secs
+                ),
+            ));
+        }
+        if !(16..=1_048_576).contains(&self.query_memory_mb) {
+            return Err(field_err(
+                "query_memory_mb",
+                format!(
+                    "{} is out of range: use 16 to 1048576 MiB",
+                    self.query_memory_mb
                 ),
             ));
         }

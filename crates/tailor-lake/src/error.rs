@@ -51,6 +51,10 @@ pub enum Error {
     /// A query failed while running.
     #[error("query failed: {0}")]
     Query(String),
+    /// A query went past its time or memory limit (`lake.query_timeout_secs`,
+    /// `lake.query_memory_mb`) and was stopped.
+    #[error("{0}")]
+    Limit(String),
     /// An input file (e.g. training labels) is unusable; the message names the file and
     /// the column or row.
     #[error("{0}")]

@@ -51,7 +51,7 @@ pub use manifest::{DataFile, Manifest};
 pub use quality::{QualityConfig, QualityMonitor, QualityReport};
 pub use sink::{system_clock, Clock, LakeSink, SinkStats};
 pub use store::Lake;
-pub use warehouse::Warehouse;
+pub use warehouse::{QueryLimits, Warehouse};
 
 /// Re-exported so callers use the same Arrow as this crate.
 pub use arrow::array::RecordBatch;

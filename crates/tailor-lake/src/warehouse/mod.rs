@@ -3,8 +3,9 @@
 //! the `json_get_str(json, path)` function for the JSON text columns.
 //!
 //! Queries are read-only: DDL, DML and `SET` statements are refused, as are unknown tables
-//! or columns, with an [`Error::Sql`] (a client error). Each query first picks up a newer
-//! manifest, if one was committed.
+//! or columns, with an [`Error::Sql`] (a client error) that lists the tables. Each query
+//! first picks up a newer manifest, if one was committed, and runs within a time and a
+//! memory limit ([`QueryLimits`]; past either, [`Error::Limit`]).
 
 mod json;
 mod table;
@@ -29,10 +30,33 @@ use crate::{Error, Result};
 /// The URL the lake's store is registered under in DataFusion.
 const STORE_URL: &str = "tailorlake://lake";
 
+/// What one query may take (`lake.query_timeout_secs`, `lake.query_memory_mb`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    pub timeout: std::time::Duration,
+    pub memory_bytes: usize,
+}
+
+impl QueryLimits {
+    pub fn of(config: &LakeConfig) -> QueryLimits {
+        QueryLimits {
+            timeout: std::time::Duration::from_secs(config.query_timeout_secs),
+            memory_bytes: (config.query_memory_mb as usize).saturating_mul(1024 * 1024),
+        }
+    }
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits::of(&LakeConfig::default())
+    }
+}
+
 /// A SQL engine over one lake.
 pub struct Warehouse {
     pub(crate) lake: Lake,
     ctx: SessionContext,
+    limits: QueryLimits,
     tables: Vec<Arc<LakeTable>>,
     version: AtomicU64,
     refresh_lock: tokio::sync::Mutex<()>,
@@ -50,13 +74,22 @@ impl std::fmt::Debug for Warehouse {
 impl Warehouse {
     /// Opens the lake that `config` names (relative paths under `data_dir`).
     pub async fn open(config: &LakeConfig, data_dir: &std::path::Path) -> Result<Warehouse> {
-        Warehouse::new(Lake::open(config, data_dir)?).await
+        Warehouse::with_limits(Lake::open(config, data_dir)?, QueryLimits::of(config)).await
     }
 
-    /// A warehouse over an opened lake.
+    /// A warehouse over an opened lake, with the default limits.
     pub async fn new(lake: Lake) -> Result<Warehouse> {
+        Warehouse::with_limits(lake, QueryLimits::default()).await
+    }
+
+    /// A warehouse over an opened lake whose queries run within `limits`.
+    pub async fn with_limits(lake: Lake, limits: QueryLimits) -> Result<Warehouse> {
         let config = SessionConfig::new().with_information_schema(true);
-        let ctx = SessionContext::new_with_config(config);
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(sql_error)?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         let store_url = ObjectStoreUrl::parse(STORE_URL).map_err(sql_error)?;
         ctx.register_object_store(store_url.as_ref(), lake.store().clone());
         let mut tables = Vec::new();
@@ -73,6 +106,7 @@ impl Warehouse {
         let w = Warehouse {
             lake,
             ctx,
+            limits,
             tables,
             version: AtomicU64::new(u64::MAX),
             refresh_lock: tokio::sync::Mutex::new(()),
@@ -107,12 +141,81 @@ impl Warehouse {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let df = self
-            .ctx
-            .sql_with_options(sql, options)
+        let run = async {
+            let df = self
+                .ctx
+                .sql_with_options(sql, options)
+                .await
+                .map_err(|e| self.with_tables(sql_error(e)))?;
+            df.collect().await.map_err(|e| self.limit_error(e))
+        };
+        // Dropping the plan on time-out stops its tasks.
+        tokio::time::timeout(self.limits.timeout, run)
             .await
-            .map_err(sql_error)?;
-        df.collect().await.map_err(query_error)
+            .map_err(|_| {
+                Error::Limit(format!(
+                    "the query ran past its time limit of {} s and was stopped \
+                     (lake.query_timeout_secs); narrow it, e.g. by dt",
+                    self.limits.timeout.as_secs()
+                ))
+            })?
+    }
+
+    /// The tables and views queries can read, with their columns (`name type`), by name.
+    pub async fn tables(&self) -> Result<Vec<(String, Vec<(String, String)>)>> {
+        let mut out = Vec::new();
+        for name in self.table_names() {
+            let provider = self
+                .ctx
+                .table_provider(name.as_str())
+                .await
+                .map_err(sql_error)?;
+            let columns = provider
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| (f.name().clone(), f.data_type().to_string()))
+                .collect();
+            out.push((name, columns));
+        }
+        Ok(out)
+    }
+
+    /// The names of the tables and views, sorted.
+    fn table_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .map(|s| s.table_names())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// A planning error that names an unknown table lists the tables there are.
+    fn with_tables(&self, e: Error) -> Error {
+        match e {
+            Error::Sql(m) if m.contains("not found") && m.to_lowercase().contains("table") => {
+                Error::Sql(format!(
+                    "{m}; the tables are {} (GET /v1/sql/tables lists their columns)",
+                    self.table_names().join(", ")
+                ))
+            }
+            e => e,
+        }
+    }
+
+    /// An execution error: past the memory limit, [`Error::Limit`].
+    fn limit_error(&self, e: DataFusionError) -> Error {
+        if matches!(e.find_root(), DataFusionError::ResourcesExhausted(..)) {
+            return Error::Limit(format!(
+                "the query needed more than its memory limit of {} MiB and was stopped \
+                 (lake.query_memory_mb); aggregate or filter more, e.g. by dt",
+                self.limits.memory_bytes / (1024 * 1024)
+            ));
+        }
+        query_error(e)
     }
 
     /// The DataFusion session (tables and views registered), for callers that stream.

@@ -15,7 +15,39 @@ use crate::state::App;
 pub const MAX_ROWS: usize = 10_000;
 
 pub fn router() -> Router<App> {
-    Router::new().route("/v1/sql", post(sql))
+    Router::new()
+        .route("/v1/sql", post(sql))
+        .route("/v1/sql/tables", axum::routing::get(tables))
+}
+
+/// `GET /v1/sql/tables`: the tables and views `POST /v1/sql` reads, with their columns.
+async fn tables(axum::extract::State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    let tables = app.warehouse.tables().await.map_err(query_error)?;
+    Ok(Json(json!({
+        "tables": tables
+            .into_iter()
+            .map(|(name, columns)| json!({
+                "name": name,
+                "columns": columns
+                    .into_iter()
+                    .map(|(c, t)| json!({"name": c, "type": t}))
+                    .collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>(),
+    })))
+}
+
+/// A lake error as an answer: bad SQL 400, a query past its limits 422, else 500.
+fn query_error(e: tailor_lake::Error) -> ApiError {
+    match e {
+        tailor_lake::Error::Limit(m) => ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "query_limit",
+            m,
+        ),
+        e if e.is_client_error() => ApiError::bad_request(e.to_string()),
+        e => ApiError::internal(e.to_string()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,13 +66,7 @@ async fn sql(
     if req.sql.trim().is_empty() {
         return Err(ApiError::bad_request("sql is empty"));
     }
-    let batches = app.warehouse.query(&req.sql).await.map_err(|e| {
-        if e.is_client_error() {
-            ApiError::bad_request(e.to_string())
-        } else {
-            ApiError::internal(e.to_string())
-        }
-    })?;
+    let batches = app.warehouse.query(&req.sql).await.map_err(query_error)?;
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let mut kept = Vec::new();
     let mut left = MAX_ROWS;

@@ -229,3 +229,70 @@ async fn json_endpoints_accept_json_whatever_the_content_type() {
     );
     s.server.shutdown().await.expect("shutdown");
 }
+
+/// SQL runs within a time and a memory limit (a 422 naming the setting), unknown tables are
+/// answered with the tables there are, and `GET /v1/sql/tables` lists them with columns.
+#[tokio::test]
+async fn sql_queries_have_limits_and_name_the_tables() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.lake.query_timeout_secs = 1;
+    cfg.lake.query_memory_mb = 16;
+    let s = start(cfg).await;
+    let (status, t) = s.get("/v1/sql/tables").await;
+    assert_eq!(status, 200, "{t}");
+    let tables = t["tables"].as_array().expect("tables");
+    let events = tables
+        .iter()
+        .find(|x| x["name"] == "events")
+        .unwrap_or_else(|| panic!("no events table: {t}"));
+    assert!(
+        events["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .any(|c| c["name"] == "event_time"),
+        "{events}"
+    );
+    let (status, e) = s
+        .post("/v1/sql", json!({"sql": "SELECT * FROM evnets"}))
+        .await;
+    assert_eq!(status, 400, "{e}");
+    let m = e["message"].as_str().expect("message");
+    assert!(
+        m.contains("events") && m.contains("item_daily_stats"),
+        "{m}"
+    );
+    let t0 = std::time::Instant::now();
+    let (status, e) = s
+        .post(
+            "/v1/sql",
+            json!({"sql": "SELECT count(*) FROM generate_series(1, 100000000000) a(x) WHERE x % 7 = 3"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{e}");
+    assert_eq!(e["code"], "query_limit", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .expect("message")
+            .contains("lake.query_timeout_secs"),
+        "{e}"
+    );
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+    let (status, e) = s
+        .post(
+            "/v1/sql",
+            json!({"sql": "SELECT array_agg(x) FROM generate_series(1, 50000000) a(x)"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .expect("message")
+            .contains("lake.query_memory_mb"),
+        "{e}"
+    );
+    s.server.shutdown().await.expect("shutdown");
+}
