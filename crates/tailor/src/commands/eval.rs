@@ -322,6 +322,7 @@ fn replay(args: &EvalArgs, name: &str, data: &Interactions, protocol: &Protocol)
                 "library": library.metrics,
                 "served": served.metrics,
                 "short_answers": served.short,
+                "served_items_already_had": served.had,
                 "sources": served.sources,
             })
         ),

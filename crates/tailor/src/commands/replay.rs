@@ -37,6 +37,9 @@ pub struct Served {
     pub cases: usize,
     /// Answers holding fewer items than asked.
     pub short: usize,
+    /// Temporal protocols: the share of served items (first 10) the user already had in
+    /// training, which the library's protocol never ranks.
+    pub had: Option<f64>,
     /// How many served items each source proposed (`model`, `cooc`, …).
     pub sources: Vec<(String, usize)>,
     pub surface: String,
@@ -211,6 +214,7 @@ pub async fn replay(
     let mut lists: Vec<Vec<u32>> = Vec::new();
     let mut targets: Vec<FxHashSet<u32>> = Vec::new();
     let mut short = 0;
+    let mut had = (0usize, 0usize);
     let mut sources: FxHashMap<String, usize> = FxHashMap::default();
     let mut score = |answer: &Value, want: FxHashSet<u32>, lists: &mut Vec<Vec<u32>>| {
         let items = answer["items"].as_array().cloned().unwrap_or_default();
@@ -262,6 +266,14 @@ pub async fn replay(
             let Some(u) = c.ctx.user else { continue };
             let answer = client.ask(train.users.name(u), k, &surface).await?;
             score(&answer, c.targets.clone(), &mut lists);
+            if let Some(l) = lists.last() {
+                let (h, n) = had;
+                let top = &l[..l.len().min(10)];
+                had = (
+                    h + top.iter().filter(|i| c.exclude.contains(i)).count(),
+                    n + top.len(),
+                );
+            }
             pb.inc(1);
         }
         pb.finish_and_clear();
@@ -276,6 +288,7 @@ pub async fn replay(
         metrics,
         cases: lists.len(),
         short,
+        had: (had.1 > 0).then(|| had.0 as f64 / had.1 as f64),
         sources,
         surface,
     })
@@ -331,6 +344,12 @@ pub fn table(
             } else {
                 "below"
             }
+        ));
+    }
+    if let Some(h) = served.had {
+        out.push_str(&format!(
+            "served items (first 10) the user already had in training, which the library never ranks: {:.1}%\n",
+            100.0 * h
         ));
     }
     out.push_str(&format!(
