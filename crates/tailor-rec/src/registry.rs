@@ -276,14 +276,24 @@ impl Registry {
         })
     }
 
-    /// Removes the user id `user` from the vocabulary of every version of every model that
-    /// holds it (see [`crate::data::Interner::erase`]), rewriting those artifacts in place;
+    /// Removes the user id `user` and the items they had from the vocabulary of every
+    /// version of every model that holds it (see [`crate::data::Interner::erase`]),
+    /// rewriting those artifacts in place;
     /// returns the (name, version) pairs rewritten.
     pub fn erase_user(&self, user: &str) -> Result<Vec<(String, u32)>> {
         let mut out = Vec::new();
         for entry in self.list()? {
             for meta in entry.versions {
                 let mut trained = self.load(&entry.name, meta.version)?;
+                // What the user had goes too (who they were is what the vocabulary held).
+                if let Some(items) = trained
+                    .vocab
+                    .users
+                    .get(user)
+                    .and_then(|u| trained.vocab.user_items.get_mut(u as usize))
+                {
+                    *items = Vec::new();
+                }
                 if trained.vocab.users.erase(user) {
                     let key = self.version_key(&entry.name, meta.version, MODEL_FILE)?;
                     self.put(&key, &artifact::to_bytes(&trained)?)?;

@@ -46,6 +46,18 @@ impl ServedModel {
         format!("{}@v{}", self.meta.name, self.meta.version)
     }
 
+    /// Whether the user `actor` had `item` in the model's training data.
+    pub fn had(&self, actor: &str, item: &str) -> bool {
+        let v = &self.trained.vocab;
+        match (v.users.get(actor), v.items.get(item)) {
+            (Some(u), Some(i)) => v
+                .user_items
+                .get(u as usize)
+                .is_some_and(|items| items.binary_search(&i).is_ok()),
+            _ => false,
+        }
+    }
+
     /// The model's view of a request. Items the model never saw are left out (the live model
     /// covers them); history and session run oldest first, the context item last.
     pub fn context(&self, req: &ServeRequest<'_>) -> Context {
@@ -105,6 +117,10 @@ impl ServedModel {
                         .chain(&u.session)
                         .filter_map(|s| v.items.get(s)),
                 );
+            }
+            // Everything a user the model knows had in training, not only the recent items.
+            if let Some(items) = ctx.user.and_then(|u| v.user_items.get(u as usize)) {
+                exclude.extend(items.iter().copied());
             }
         }
         let by_id = |i: u32| req.available.is_none_or(|a| a(v.items.name(i)));
@@ -309,6 +325,38 @@ mod tests {
         let top = m.recommend(&req);
         assert_eq!(top[0].item_id, "a");
         assert!(top.iter().all(|e| e.item_id != "b"));
+    }
+
+    #[test]
+    fn a_known_user_has_seen_everything_they_had_in_training() {
+        let m = served();
+        assert!(m.had("u3", "a") && m.had("u3", "b"));
+        assert!(!m.had("u3", "c") && !m.had("v", "a") && !m.had("nobody", "a"));
+        // The feature store only remembers "a": training says u3 had "b" too.
+        let inputs = UserInputs {
+            recent: vec!["a".into()],
+            ..UserInputs::default()
+        };
+        let req = ServeRequest {
+            actor: Some("someone-new"),
+            inputs: Some(&inputs),
+            k: 5,
+            exclude_seen: true,
+            ..ServeRequest::default()
+        };
+        assert_eq!(m.recommend(&req)[0].item_id, "b");
+        let top = m.recommend(&ServeRequest {
+            actor: Some("u3"),
+            ..req
+        });
+        assert!(top.iter().all(|e| e.item_id != "b"), "{top:?}");
+        // Without the seen rule (a "next item" surface) it is back.
+        let top = m.recommend(&ServeRequest {
+            actor: Some("u3"),
+            exclude_seen: false,
+            ..req
+        });
+        assert_eq!(top[0].item_id, "b", "{top:?}");
     }
 
     #[test]

@@ -36,3 +36,20 @@ fn crash_leftovers_are_ignored() {
     assert_eq!(save(&reg, "default").version, 4);
     assert_eq!(reg.versions_of("default").expect("versions"), [1, 2, 4]);
 }
+
+#[test]
+fn an_erased_user_leaves_no_name_and_no_items_in_any_version() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let reg = Registry::open(dir.path());
+    let v1 = save(&reg, "m");
+    let before = reg.load("m", v1.version).expect("load");
+    let u1 = before.vocab.users.get("u1").expect("u1") as usize;
+    assert!(!before.vocab.user_items[u1].is_empty());
+    let rewritten = reg.erase_user("u1").expect("erase");
+    assert_eq!(rewritten, vec![("m".to_owned(), v1.version)]);
+    let after = reg.load("m", v1.version).expect("load");
+    assert_eq!(after.vocab.users.get("u1"), None);
+    assert!(after.vocab.user_items[u1].is_empty());
+    let u2 = after.vocab.users.get("u2").expect("u2") as usize;
+    assert!(!after.vocab.user_items[u2].is_empty(), "others keep theirs");
+}

@@ -229,6 +229,23 @@ async fn recommendations(
     let trending = trending(&app).await?;
     let exclusion = cfg.exclusion(surface);
     let item = nonempty(&q.item_id);
+    let actor = nonempty(&q.user_id).or(nonempty(&q.anonymous_id));
+    // With a trained model serving, its list is merged with the live model's (which counts
+    // the stream since the model's training).
+    let rec_id = uuid::Uuid::new_v4();
+    let rec_id_text = rec_id.to_string();
+    // An experiment on this surface picks the variant (sticky per user), and so the model.
+    let (variant, slot) = match app.cfg.experiment.iter().find(|e| e.applies(surface)) {
+        Some(e) => {
+            let unit = nonempty(&q.user_id)
+                .or(nonempty(&q.anonymous_id))
+                .unwrap_or(&rec_id_text);
+            let v = e.assign(unit);
+            (e.label(v), app.model_slot(&v.model))
+        }
+        None => ("default".to_owned(), Some(&app.models)),
+    };
+    let served = slot.and_then(|s| s.get());
     // What may be in the answer: the rules (availability, deletions), the request's filters
     // and exclusions, and the surface's policy on the user's own history.
     let catalog = app.catalog.clone();
@@ -242,11 +259,17 @@ async fn recommendations(
             own.extend(u.recent.iter().chain(&u.session).map(String::as_str));
         }
     }
+    // A user the served model knows "has seen" everything they had in its training data.
+    let had = |id: &str| {
+        exclusion.excludes_seen(cfg.exclude_seen)
+            && actor.is_some_and(|a| served.as_ref().is_some_and(|m| m.had(a, id)))
+    };
     let allowed = |id: &str| {
         item != Some(id)
             && !exclude.contains(&id)
             && !own.contains(id)
             && (!check_catalog || catalog.is_available(id))
+            && !had(id)
     };
     let in_category = |id: &str, cat: Option<&str>| {
         category.is_none_or(|c| {
@@ -276,25 +299,10 @@ async fn recommendations(
             i.sources = vec![(live_source.clone(), i.score)];
         }
     }
-    // With a trained model serving, its list is merged with the live model's (which counts
-    // the stream since the model's training).
-    let rec_id = uuid::Uuid::new_v4();
-    let rec_id_text = rec_id.to_string();
-    // An experiment on this surface picks the variant (sticky per user), and so the model.
-    let (variant, slot) = match app.cfg.experiment.iter().find(|e| e.applies(surface)) {
-        Some(e) => {
-            let unit = nonempty(&q.user_id)
-                .or(nonempty(&q.anonymous_id))
-                .unwrap_or(&rec_id_text);
-            let v = e.assign(unit);
-            (e.label(v), app.model_slot(&v.model))
-        }
-        None => ("default".to_owned(), Some(&app.models)),
-    };
     let mut family = resp.model.clone();
-    if let Some(served) = slot.and_then(|s| s.get()) {
+    if let Some(served) = &served {
         let ranked = served.recommend(&ServeRequest {
-            actor: nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
+            actor,
             inputs: user.as_ref(),
             item,
             k,
