@@ -103,36 +103,40 @@ pub const SPEC_EVENTS: &[&str] = &[
 /// The spec event name that `name` looks like a misspelling of: not a spec name itself, but
 /// one after case, `_`/`-` and spacing are ignored, or within a small edit distance (two
 /// edits, three for names over 14 characters). `None` for spec names and for names far from
-/// all of them (a shop's own events).
+/// all of them (a shop's own events). Runs on every stored track event: the spec names are
+/// normalized once, and names whose length rules out a match cost no distance.
 pub fn near_miss(name: &str) -> Option<&'static str> {
+    static SPEC: std::sync::LazyLock<Vec<(Vec<char>, &'static str)>> =
+        std::sync::LazyLock::new(|| SPEC_EVENTS.iter().map(|s| (normalize(s), *s)).collect());
     if name.len() > 64 || SPEC_EVENTS.contains(&name) {
         return None;
     }
-    let norm = |s: &str| -> Vec<char> {
-        let mut out: Vec<char> = Vec::with_capacity(s.len());
-        for c in s.chars() {
-            let c = if c == '_' || c == '-' { ' ' } else { c };
-            if c == ' ' && out.last().is_none_or(|l| *l == ' ') {
-                continue;
-            }
-            out.extend(c.to_lowercase());
-        }
-        while out.last() == Some(&' ') {
-            out.pop();
-        }
-        out
-    };
-    let n = norm(name);
-    SPEC_EVENTS
-        .iter()
-        .map(|spec| {
-            let s = norm(spec);
+    let n = normalize(name);
+    SPEC.iter()
+        .filter_map(|(s, spec)| {
             let limit = if s.len() > 14 { 3 } else { 2 };
-            (edit_distance(&n, &s), limit, *spec)
+            (s.len().abs_diff(n.len()) <= limit)
+                .then(|| (edit_distance(&n, s), limit, *spec))
+                .filter(|(d, limit, _)| d <= limit)
         })
-        .filter(|(d, limit, _)| d <= limit)
         .min_by_key(|(d, _, _)| *d)
         .map(|(_, _, spec)| spec)
+}
+
+/// `s` lower-cased, with `_` and `-` as spaces and runs of spaces as one, trimmed.
+fn normalize(s: &str) -> Vec<char> {
+    let mut out: Vec<char> = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let c = if c == '_' || c == '-' { ' ' } else { c };
+        if c == ' ' && out.last().is_none_or(|l| *l == ' ') {
+            continue;
+        }
+        out.extend(c.to_lowercase());
+    }
+    while out.last() == Some(&' ') {
+        out.pop();
+    }
+    out
 }
 
 /// Levenshtein distance between two strings of chars.

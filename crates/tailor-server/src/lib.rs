@@ -15,7 +15,7 @@ pub mod experiments;
 pub mod ingest;
 pub mod lake;
 pub mod metrics;
-mod mix;
+pub mod mix;
 pub mod models;
 pub mod quality;
 pub mod recommend;
@@ -442,8 +442,8 @@ pub async fn start(cfg: Config) -> Result<RunningServer> {
         features,
         feature_set,
         warehouse,
-        trending: parking_lot::Mutex::new(None),
-        popular: crate::recommend::PopularCache::default(),
+        trending: crate::recommend::TtlCache::new(routes::recommend::TRENDING_TTL),
+        popular: crate::recommend::TtlCache::new(crate::recommend::POPULAR_TTL),
         attribution,
         auth,
         catalog,

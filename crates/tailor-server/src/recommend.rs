@@ -6,19 +6,61 @@
 //!
 //! The universe the last source draws from is every item the live model has seen (most
 //! interacted first) and every available catalog item (by id): [`Popular`], rebuilt at most
-//! every [`POPULAR_TTL`] and only when an answer needs filling.
+//! every [`POPULAR_TTL`] and only when an answer needs filling ([`TtlCache`], which also
+//! keeps the trending counts requests read).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use tailor_features::LiveState;
-use tailor_rec::{Origin, RecItem, UserInputs};
+use tailor_rec::{Keep, Origin, RecItem, UserInputs};
 
 use crate::catalog::Catalog;
 
 /// How long one [`Popular`] list serves requests.
 pub const POPULAR_TTL: Duration = Duration::from_secs(5);
+
+/// A value shared by requests for a while after it was made.
+pub struct TtlCache<T> {
+    ttl: Duration,
+    slot: parking_lot::Mutex<Option<(Instant, T)>>,
+}
+
+impl<T: Clone> TtlCache<T> {
+    pub fn new(ttl: Duration) -> Self {
+        TtlCache {
+            ttl,
+            slot: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The value, while it is younger than the TTL.
+    pub fn fresh(&self) -> Option<T> {
+        match &*self.slot.lock() {
+            Some((at, v)) if at.elapsed() < self.ttl => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn store(&self, v: T) {
+        *self.slot.lock() = Some((Instant::now(), v));
+    }
+
+    /// The fresh value, else `make()`'s (made under the lock: concurrent callers wait for
+    /// one build rather than each making their own).
+    pub fn get_or(&self, make: impl FnOnce() -> T) -> T {
+        let mut slot = self.slot.lock();
+        if let Some((at, v)) = &*slot {
+            if at.elapsed() < self.ttl {
+                return v.clone();
+            }
+        }
+        let v = make();
+        *slot = Some((Instant::now(), v.clone()));
+        v
+    }
+}
 
 /// One item of the fill universe.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,18 +79,26 @@ pub struct Popular {
 }
 
 impl Popular {
-    /// The live model's items by total interaction weight (or, in a process without a live
-    /// model, the trending list), then the catalog's available items it lacks, by id.
-    pub fn build(live: &LiveState, trending: Option<&[(String, f64)]>, catalog: &Catalog) -> Self {
-        let mut items: Vec<PopularItem> = live
-            .items
+    /// The live model's items with their total interaction weight (a copy, so that the
+    /// state's lock is held no longer than it takes).
+    pub fn live_items(live: &LiveState) -> Vec<PopularItem> {
+        live.items
             .iter()
             .map(|s| PopularItem {
                 id: s.id.clone(),
                 category: s.category.clone(),
                 weight: s.weight_total,
             })
-            .collect();
+            .collect()
+    }
+
+    /// The live model's items ([`Popular::live_items`]) by weight (or, in a process without
+    /// a live model, the trending list), then the catalog's available items they lack, by id.
+    pub fn build(
+        mut items: Vec<PopularItem>,
+        trending: Option<&[(String, f64)]>,
+        catalog: &Catalog,
+    ) -> Self {
         if items.is_empty() {
             items = trending
                 .unwrap_or_default()
@@ -97,28 +147,6 @@ impl Popular {
     }
 }
 
-/// A [`Popular`] list shared by requests for [`POPULAR_TTL`].
-#[derive(Default)]
-pub struct PopularCache(parking_lot::Mutex<Option<(Instant, Arc<Popular>)>>);
-
-impl PopularCache {
-    /// The cached list, or `build()`'s when it is older than [`POPULAR_TTL`].
-    pub fn get(&self, build: impl FnOnce() -> Popular) -> Arc<Popular> {
-        let mut slot = self.0.lock();
-        if let Some((at, p)) = &*slot {
-            if at.elapsed() < POPULAR_TTL {
-                return p.clone();
-            }
-        }
-        let p = Arc::new(build());
-        *slot = Some((Instant::now(), p.clone()));
-        p
-    }
-}
-
-/// Whether an item may be in an answer: its id, and a category known for it if any.
-pub type Eligible<'a> = &'a dyn Fn(&str, Option<&str>) -> bool;
-
 /// The sources that fill an answer up, after the ranked list.
 pub struct FillSources<'a> {
     /// The user's category affinities.
@@ -131,7 +159,7 @@ pub struct FillSources<'a> {
 
 /// The items an answer is being filled with.
 struct Filler<'a> {
-    eligible: Eligible<'a>,
+    eligible: Keep<'a>,
     have: FxHashSet<String>,
     need: usize,
     added: Vec<(String, Option<String>, Origin)>,
@@ -156,7 +184,7 @@ impl Filler<'_> {
 pub fn fill(
     mut items: Vec<RecItem>,
     k: usize,
-    eligible: Eligible<'_>,
+    eligible: Keep<'_>,
     sources: &FillSources<'_>,
 ) -> Vec<RecItem> {
     let mut have: FxHashSet<String> = FxHashSet::default();

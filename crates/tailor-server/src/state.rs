@@ -31,11 +31,10 @@ pub struct AppState {
     pub feature_set: Arc<tailor_features::FeatureSet>,
     /// SQL over the lake.
     pub warehouse: Arc<tailor_lake::Warehouse>,
-    /// Trending counts last read from the global feature row, and when (see
-    /// `routes::recommend`).
-    pub trending: parking_lot::Mutex<Option<TrendingCache>>,
+    /// Trending counts last read from the global feature row (see `routes::recommend`).
+    pub trending: crate::recommend::TtlCache<Option<Trending>>,
     /// Every known item by popularity, for filling short answers (`recommend::fill`).
-    pub popular: crate::recommend::PopularCache,
+    pub popular: crate::recommend::TtlCache<Arc<crate::recommend::Popular>>,
     /// Served lists joined with the events that carry their `rec_id`.
     pub attribution: Arc<crate::attribution::Attribution>,
     /// API keys in force.
@@ -69,9 +68,6 @@ pub type App = Arc<AppState>;
 
 /// Trending items with their counts, best first.
 pub type Trending = Arc<Vec<(String, f64)>>;
-
-/// When the trending counts were read, and what they were.
-pub type TrendingCache = (std::time::Instant, Option<Trending>);
 
 impl AppState {
     /// The slot serving registry model `name` (`models.serve` or an experiment's).

@@ -196,7 +196,17 @@ pub async fn send_batches(
 
 /// Polls `/v1/status` until the live processor has applied everything in the log.
 pub async fn wait_processed(url: &str, deadline: Duration) -> Result<Value> {
-    let client = http_client(1)?;
+    poll_processed(&http_client(1)?, url, deadline, Duration::from_millis(100)).await
+}
+
+/// [`wait_processed`] on `client`, asking `every` so often (a replay waits before each of
+/// thousands of requests).
+pub async fn poll_processed(
+    client: &reqwest::Client,
+    url: &str,
+    deadline: Duration,
+    every: Duration,
+) -> Result<Value> {
     let start = Instant::now();
     loop {
         let status: Value = client
@@ -211,7 +221,7 @@ pub async fn wait_processed(url: &str, deadline: Duration) -> Result<Value> {
         if start.elapsed() > deadline {
             bail!("events were not processed within {deadline:?}: {status}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! `GET /v1/recommendations?user_id=U|anonymous_id=A|item_id=I&k=10[&category=C][&exclude=ID,ID]`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::routing::get;
@@ -103,16 +103,14 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 }
 
 /// How long one read of the trending counts serves requests.
-const TRENDING_TTL: Duration = Duration::from_millis(250);
+pub const TRENDING_TTL: Duration = Duration::from_millis(250);
 
 /// The trending counts of the global feature row (`global_trending_items`), read at most once
 /// per [`TRENDING_TTL`]: the row merges every partition's state, and its order hardly moves
 /// within a fraction of a second.
 async fn trending(app: &App) -> Result<Option<Trending>, ApiError> {
-    if let Some((at, list)) = &*app.trending.lock() {
-        if at.elapsed() < TRENDING_TTL {
-            return Ok(list.clone());
-        }
+    if let Some(list) = app.trending.fresh() {
+        return Ok(list);
     }
     let list = read_rows(app, "global".into(), vec![GLOBAL_ID.to_owned()])
         .await?
@@ -120,7 +118,7 @@ async fn trending(app: &App) -> Result<Option<Trending>, ApiError> {
         .flatten()
         .and_then(|row| trending_from_row(&row))
         .map(Arc::new);
-    *app.trending.lock() = Some((Instant::now(), list.clone()));
+    app.trending.store(list.clone());
     Ok(list)
 }
 
@@ -218,7 +216,8 @@ async fn recommendations(
     } = options(&q, cfg)?;
     // The user's inputs come from the online feature store (user id, else anonymous id:
     // the actor key the `user` entity is keyed by).
-    let user = match nonempty(&q.user_id).or(nonempty(&q.anonymous_id)) {
+    let actor = nonempty(&q.user_id).or(nonempty(&q.anonymous_id));
+    let user = match actor {
         None => None,
         Some(id) => read_rows(&app, "user".into(), vec![id.to_owned()])
             .await?
@@ -228,18 +227,14 @@ async fn recommendations(
     };
     let trending = trending(&app).await?;
     let exclusion = cfg.exclusion(surface);
+    let exclude_seen = exclusion.excludes_seen(cfg.exclude_seen);
     let item = nonempty(&q.item_id);
-    let actor = nonempty(&q.user_id).or(nonempty(&q.anonymous_id));
-    // With a trained model serving, its list is merged with the live model's (which counts
-    // the stream since the model's training).
     let rec_id = uuid::Uuid::new_v4();
     let rec_id_text = rec_id.to_string();
     // An experiment on this surface picks the variant (sticky per user), and so the model.
     let (variant, slot) = match app.cfg.experiment.iter().find(|e| e.applies(surface)) {
         Some(e) => {
-            let unit = nonempty(&q.user_id)
-                .or(nonempty(&q.anonymous_id))
-                .unwrap_or(&rec_id_text);
+            let unit = actor.unwrap_or(&rec_id_text);
             let v = e.assign(unit);
             (e.label(v), app.model_slot(&v.model))
         }
@@ -255,14 +250,13 @@ async fn recommendations(
         if exclusion.excludes_purchased() {
             own.extend(u.purchased.iter().map(String::as_str));
         }
-        if exclusion.excludes_seen(cfg.exclude_seen) {
+        if exclude_seen {
             own.extend(u.recent.iter().chain(&u.session).map(String::as_str));
         }
     }
     // A user the served model knows "has seen" everything they had in its training data.
     let had = |id: &str| {
-        exclusion.excludes_seen(cfg.exclude_seen)
-            && actor.is_some_and(|a| served.as_ref().is_some_and(|m| m.had(a, id)))
+        exclude_seen && actor.is_some_and(|a| served.as_ref().is_some_and(|m| m.had(a, id)))
     };
     let allowed = |id: &str| {
         item != Some(id)
@@ -299,6 +293,8 @@ async fn recommendations(
             i.sources = vec![(live_source.clone(), i.score)];
         }
     }
+    // With a trained model serving, its list is merged with the live model's (which counts
+    // the stream since the model's training).
     let mut family = resp.model.clone();
     if let Some(served) = &served {
         let ranked = served.recommend(&ServeRequest {
@@ -306,7 +302,7 @@ async fn recommendations(
             inputs: user.as_ref(),
             item,
             k,
-            exclude_seen: exclusion.excludes_seen(cfg.exclude_seen),
+            exclude_seen,
             keep_purchased: !exclusion.excludes_purchased(),
             available: Some(&allowed as &(dyn Fn(&str) -> bool + Sync)),
             category,
@@ -321,12 +317,13 @@ async fn recommendations(
     }
     // Short after the rules: filled up from the user's categories, trending, popularity.
     let popular = || {
-        app.popular.get(|| {
-            crate::recommend::Popular::build(
-                &app.live.read(),
+        app.popular.get_or(|| {
+            let live = crate::recommend::Popular::live_items(&app.live.read());
+            Arc::new(crate::recommend::Popular::build(
+                live,
                 trending.as_deref().map(Vec::as_slice),
                 &app.catalog,
-            )
+            ))
         })
     };
     let before = resp.items.len();
@@ -383,7 +380,7 @@ async fn recommendations(
         let mut r = vec![];
         let checks = [
             (exclusion.excludes_purchased(), "exclude_purchased"),
-            (exclusion.excludes_seen(cfg.exclude_seen), "exclude_seen"),
+            (exclude_seen, "exclude_seen"),
             (item.is_some(), "exclude_context_item"),
             (check_catalog, "only_available"),
             (category.is_some(), "category"),
@@ -403,7 +400,7 @@ async fn recommendations(
             variant: variant.clone(),
             surface: surface.to_owned(),
         },
-        nonempty(&q.user_id).or(nonempty(&q.anonymous_id)),
+        actor,
         resp.items.iter().map(|i| i.item_id.clone()),
     );
     Ok(Json(RecAnswer {

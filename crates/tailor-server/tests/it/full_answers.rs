@@ -11,16 +11,13 @@ use crate::common::{self, config, item_ids, start, track, ts};
 
 const KEY: &str = "sk_fill";
 
-/// splitmix64: the cases are the same on every run.
+/// splitmix64 (the server's own mixer): the cases are the same on every run.
 struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        tailor_server::mix::mix64(self.0)
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize

@@ -14,18 +14,19 @@
 //! The answers are scored with the metric functions `tailor eval` uses, and printed next to
 //! the library figure of the same blend on the same split.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rustc_hash::{FxHashMap, FxHashSet};
-
 use serde_json::{json, Value};
 use tailor_event::InteractionKind;
 use tailor_rec::data::{Interactions, Row};
 use tailor_rec::eval::metrics::binomial_se;
 use tailor_rec::eval::{accuracy, evaluate_fitted, Protocol, Split};
 use tailor_rec::model::ModelSpec;
+
+use crate::client::{batch_bodies, poll_processed, post_batch, progress};
 
 /// Events per `POST /v1/batch`.
 const BATCH: usize = 200;
@@ -75,35 +76,27 @@ struct Client {
 }
 
 impl Client {
-    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let req = self.http.post(format!("{}{path}", self.url)).json(body);
-        Self::call(req, "POST", path).await
-    }
-
-    async fn get(&self, path: &str) -> Result<Value> {
-        Self::call(self.http.get(format!("{}{path}", self.url)), "GET", path).await
-    }
-
-    /// Sends `req`; a non-2xx answer is an error naming the request.
-    async fn call(req: reqwest::RequestBuilder, method: &str, path: &str) -> Result<Value> {
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
+    /// Sends `req` to `path`; a non-2xx answer is an error naming the request.
+    async fn call(&self, req: reqwest::RequestBuilder, path: &str) -> Result<Value> {
+        let resp = req.send().await.with_context(|| path.to_owned())?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            bail!("{method} {path}: {status}: {v}");
+            bail!("{path}: {status}: {v}");
         }
         Ok(v)
     }
 
-    /// Posts events in batches; every one must be accepted.
-    async fn send(&self, events: Vec<Value>) -> Result<()> {
-        for chunk in events.chunks(BATCH) {
-            let a = self.post("/v1/batch", &json!({ "batch": chunk })).await?;
-            if a["rejected"].as_u64().unwrap_or(0) > 0 {
-                bail!("the collector rejected replayed events: {a}");
+    /// Posts events through the collector in their order; every one must be accepted.
+    async fn send(&self, events: Vec<Value>, pb: Option<&ProgressBar>) -> Result<()> {
+        let endpoint = format!("{}/v1/batch", self.url);
+        for (body, n) in batch_bodies(events, BATCH) {
+            let answer = post_batch(&self.http, &endpoint, None, body).await?.answer;
+            if answer["rejected"].as_array().is_some_and(|r| !r.is_empty()) {
+                bail!("the collector rejected replayed events: {answer}");
+            }
+            if let Some(pb) = pb {
+                pb.inc(n as u64);
             }
         }
         Ok(())
@@ -111,50 +104,23 @@ impl Client {
 
     /// Waits until the live processor has applied everything in the log.
     async fn processed(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let s = self.get("/v1/status").await?;
-            if s["live"]["lag"] == 0 {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("the processor did not catch up within 300 s: {s}");
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        let (deadline, every) = (Duration::from_secs(300), Duration::from_millis(2));
+        poll_processed(&self.http, &self.url, deadline, every).await?;
+        Ok(())
     }
 
-    /// The answer's item ids for `user` on `surface`.
+    /// The answer for `user` on `surface`.
     async fn ask(&self, user: &str, k: usize, surface: &str) -> Result<Value> {
-        self.get(&format!(
-            "/v1/recommendations?user_id={}&k={k}&surface={surface}",
-            encode(user)
-        ))
-        .await
+        let req = self
+            .http
+            .get(format!("{}/v1/recommendations", self.url))
+            .query(&[
+                ("user_id", user),
+                ("k", &k.to_string()),
+                ("surface", surface),
+            ]);
+        self.call(req, "GET /v1/recommendations").await
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} [{{elapsed}}, eta {{eta}}]"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb
 }
 
 /// Runs the split through a real server and scores its answers.
@@ -188,7 +154,7 @@ pub async fn replay(
         url: server.url(),
     };
 
-    // The training part, in event-time order (the split's train set keeps its own ids).
+    // The training part, in event-time order.
     let train = &split.train;
     let mut order: Vec<usize> = (0..train.rows.len()).collect();
     order.sort_by_key(|&i| (train.rows[i].ts_ms, i));
@@ -196,17 +162,20 @@ pub async fn replay(
         .iter()
         .filter_map(|&i| event(train, &train.rows[i], i))
         .collect();
-    let pb = bar(events.len() as u64, "posting the training events");
-    for chunk in events.chunks(BATCH * 10) {
-        client.send(chunk.to_vec()).await?;
-        pb.inc(chunk.len() as u64);
-    }
+    let pb = progress(events.len() as u64, "posting the training events");
+    client.send(events, Some(&pb)).await?;
     pb.finish_and_clear();
     client.processed().await?;
     let pb = ProgressBar::new_spinner();
     pb.set_message("training (POST /v1/admin/train)");
     pb.enable_steady_tick(Duration::from_millis(120));
-    client.post("/v1/admin/train", &json!({})).await?;
+    let train_url = format!("{}/v1/admin/train", client.url);
+    client
+        .call(
+            client.http.post(train_url).json(&json!({})),
+            "POST /v1/admin/train",
+        )
+        .await?;
     pb.finish_and_clear();
 
     // Enough for every metric (HR@20, MRR@20, Recall@20).
@@ -245,7 +214,7 @@ pub async fn replay(
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| (rows[i].ts_ms, i));
         let mut started: FxHashSet<u32> = FxHashSet::default();
-        let pb = bar(rows.len() as u64, "replaying the test sessions");
+        let pb = progress(rows.len() as u64, "replaying the test sessions");
         for (n, &i) in order.iter().enumerate() {
             let r = &rows[i];
             if !started.insert(r.session) {
@@ -256,12 +225,12 @@ pub async fn replay(
             let Some(e) = event(data, r, train.rows.len() + n) else {
                 continue;
             };
-            client.send(vec![e]).await?;
+            client.send(vec![e], None).await?;
             pb.inc(1);
         }
         pb.finish_and_clear();
     } else {
-        let pb = bar(split.cases.len() as u64, "asking for each user's list");
+        let pb = progress(split.cases.len() as u64, "asking for each user's list");
         for c in &split.cases {
             let Some(u) = c.ctx.user else { continue };
             let answer = client.ask(train.users.name(u), k, &surface).await?;

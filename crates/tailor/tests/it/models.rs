@@ -106,12 +106,12 @@ fn train_promote_and_rollback() {
     assert_eq!(served(cwd, data), "v2");
 }
 
-#[test]
-fn eval_a_csv_file() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let cwd = tmp.path();
+/// `shop.csv` in `cwd`: 120 users, each viewing 8 items of one of eight overlapping
+/// neighbourhoods of 7 items (drawn from `seed`), user `u` starting `u × spacing_secs` after
+/// the first.
+fn write_shop_csv(cwd: &Path, seed: u64, spacing_secs: u64) {
     let mut csv = String::from("user,item,ts,kind\n");
-    let mut s = 11u64;
+    let mut s = seed;
     for u in 0..120u64 {
         let base = u % 8 * 5;
         for j in 0..8u64 {
@@ -119,10 +119,20 @@ fn eval_a_csv_file() {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let item = base + (s >> 33) % 7;
-            csv += &format!("u{u},i{item},{},view\n", 1_700_000_000 + u * 50 + j * 60);
+            csv += &format!(
+                "u{u},i{item},{},view\n",
+                1_700_000_000 + u * spacing_secs + j * 60
+            );
         }
     }
     std::fs::write(cwd.join("shop.csv"), csv).expect("csv");
+}
+
+#[test]
+fn eval_a_csv_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cwd = tmp.path();
+    write_shop_csv(cwd, 11, 50);
     let out = stdout(&tailor(
         cwd,
         &[
@@ -163,20 +173,8 @@ fn eval_a_csv_file() {
 fn eval_replays_a_split_through_the_serving_path() {
     let tmp = tempfile::tempdir().expect("tmp");
     let cwd = tmp.path();
-    // 120 users over five days, each browsing one of eight neighbourhoods of 7 items.
-    let mut csv = String::from("user,item,ts,kind\n");
-    let mut s = 5u64;
-    for u in 0..120u64 {
-        let base = u % 8 * 5;
-        for j in 0..8u64 {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let item = base + (s >> 33) % 7;
-            csv += &format!("u{u},i{item},{},view\n", 1_700_000_000 + u * 3600 + j * 60);
-        }
-    }
-    std::fs::write(cwd.join("shop.csv"), csv).expect("csv");
+    // 120 users over five days.
+    write_shop_csv(cwd, 5, 3600);
     for protocol in ["temporal", "session"] {
         let out = stdout(&tailor(
             cwd,
