@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need (the official Segment
-# SDK, moto's S3 server, an OpenAPI validator, selenium and confluent-kafka (an independent Kafka reader) from PyPI; Debian's chromium and
+# Python SDK, the Segment and RudderStack Node and browser SDKs from npm (Debian's nodejs and
+# npm if missing), moto's S3 server, an OpenAPI validator, selenium and confluent-kafka (an independent Kafka reader) from PyPI; Debian's chromium and
 # chromium-driver for the browser test; Debian's redis-server, started privately, if no Redis
 # answers on 127.0.0.1:6379; Debian's prometheus for promtool; Debian's wrk for the load test;
 # a tansu Kafka-protocol broker on a free loopback port, built with cargo once (tansu 0.6.0 with
@@ -19,6 +20,24 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import segment.analytics,
     python3 -m venv .venv
     .venv/bin/pip install --quiet --disable-pip-version-check segment-analytics-python==2.4.0 "moto[server]==5.1.*" "openapi-spec-validator==0.7.*" "selenium==4.*" "confluent-kafka==2.*"
 fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "==> installing nodejs and npm (the live tests of the Node and browser SDKs)"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
+# The SDKs the live SDK tests drive, at the versions crates/tailor-server/tests/sdk/package.json
+# pins, in .npm-sdks/ (git-ignored); installed again only when that list changes.
+sdk_manifest=crates/tailor-server/tests/sdk/package.json
+if ! cmp -s "$sdk_manifest" .npm-sdks/package.json || [ ! -d .npm-sdks/node_modules/@rudderstack/analytics-js ]; then
+    echo "==> installing the Segment and RudderStack SDKs from npm into .npm-sdks"
+    rm -rf .npm-sdks
+    mkdir -p .npm-sdks
+    cp "$sdk_manifest" .npm-sdks/package.json
+    npm install --prefix .npm-sdks --no-audit --no-fund --no-package-lock --ignore-scripts --loglevel=error
+fi
+export TAILOR_TEST_NODE_MODULES="$PWD/.npm-sdks/node_modules"
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     echo "==> installing chromium and chromium-driver (the browser test drives the demo shop)"
     sudo=""

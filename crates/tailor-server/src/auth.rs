@@ -671,6 +671,7 @@ pub fn need_for(method: &axum::http::Method, path: &str) -> Option<Need> {
         || crate::routes::collector::ROUTES
             .iter()
             .any(|(p, _)| *p == path)
+        || crate::routes::sdk_config::is_public(path)
     {
         return None;
     }

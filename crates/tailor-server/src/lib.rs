@@ -23,6 +23,7 @@ pub mod registry_store;
 pub mod roles;
 pub mod routes;
 pub mod schedule;
+pub mod sdk_config;
 pub mod state;
 pub mod tls;
 pub mod training;
@@ -162,6 +163,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(gate(routes::collector::router(), Role::Collector))
         .merge(gate(routes::schemas::router(), Role::Collector))
+        .merge(gate(routes::sdk_config::router(), Role::Collector))
         .merge(gate(routes::recommend::router(), Role::Api))
         .merge(gate(routes::features::router(), Role::Api))
         .merge(gate(routes::sql::router(), Role::Api))

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod ops;
 pub mod recommend;
 pub mod schemas;
+pub mod sdk_config;
 pub mod sql;
 pub mod users;
 pub mod web;

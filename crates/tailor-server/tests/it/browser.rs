@@ -22,7 +22,7 @@ const STYLES: [&str; 10] = [
     "Alpine",
 ];
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     std::env::var("TAILOR_TEST_PYTHON").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
         PathBuf::from,
@@ -30,7 +30,7 @@ fn python() -> PathBuf {
 }
 
 /// `$CARGO_TARGET_DIR/test-artifacts`, else the workspace's `target/test-artifacts`.
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
         |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
@@ -39,7 +39,7 @@ fn artifacts_dir() -> PathBuf {
 }
 
 /// Fails (never skips) when the browser or the driver is missing.
-fn check_browser(py: &Path) {
+pub(crate) fn check_browser(py: &Path) {
     for bin in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             Path::new(bin).exists(),

@@ -5,6 +5,7 @@
 mod api;
 mod attribution;
 mod browser;
+mod browser_sdk;
 mod catalog;
 mod collector;
 mod common;

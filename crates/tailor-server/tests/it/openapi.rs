@@ -29,6 +29,8 @@ fn routed_paths() -> BTreeSet<String> {
                     "/openapi.json",
                     "/tailor.js",
                     "/demo/shop",
+                    "/sourceConfig",
+                    "/sourceConfig/",
                 ]
                 .contains(&part)
             {
@@ -57,7 +59,7 @@ fn every_route_is_documented_and_every_documented_path_is_routed() {
     // keeping only those with a documented or routed shape.
     let routed: BTreeSet<String> = routed_paths()
         .into_iter()
-        .filter(|p| !p.contains(' ') && !p.ends_with('/'))
+        .filter(|p| !p.contains(' ') && (!p.ends_with('/') || p == "/sourceConfig/"))
         .collect();
     let missing: Vec<&String> = routed.difference(&documented).collect();
     assert!(

@@ -1,0 +1,62 @@
+// Sends every call type to Tailor with RudderStack's Node SDK (@rudderstack/rudder-sdk-node),
+// unchanged: only its data plane URL and write key are set (it posts gzip batches to
+// `${dataPlaneUrl}/v1/batch` with the write key as the basic-auth user).
+//
+// usage: node rudder_node_send.js ORIGIN WRITE_KEY  -> prints the messageIds sent, one JSON list
+// (exits 1 with {"failures": [...]} when any call was not delivered)
+'use strict'
+const Analytics = require('@rudderstack/rudder-sdk-node')
+
+async function main() {
+  const [dataPlaneUrl, writeKey] = process.argv.slice(2)
+  const failures = []
+  const client = new Analytics(writeKey, {
+    dataPlaneUrl,
+    retryCount: 0,
+    flushAt: 8,
+    flushInterval: 200,
+    logLevel: 'error',
+    errorHandler: (err) => failures.push(`batch: ${err && err.message}`),
+  })
+  const sent = []
+  const delivered = (id) => (err) => {
+    if (err) failures.push(`${id}: ${err.message ?? err}`)
+  }
+  const call = (method, params) => {
+    sent.push(params.messageId)
+    client[method](params, delivered(params.messageId))
+  }
+  for (let u = 0; u < 3; u++) {
+    const userId = `rs-user-${u}`
+    const anonymousId = `rs-anon-${u}`
+    call('track', { anonymousId, event: 'Product Viewed', messageId: `rv-anon-${u}`,
+      properties: { product_id: 'RS-P9', category: 'rudder', price: 4 } })
+    call('alias', { userId, previousId: anonymousId, messageId: `ra-${u}` })
+    call('identify', { userId, traits: { plan: 'pro', email: null }, messageId: `ri-${u}` })
+    for (let i = 0; i < 3; i++) {
+      call('track', { userId, event: 'Product Viewed', messageId: `rv-${u}-${i}`,
+        properties: { product_id: `RS-P${i}`, category: 'rudder', price: 9.5, currency: 'USD' } })
+    }
+    call('page', { userId, category: 'Docs', name: 'Home', messageId: `rp-${u}`,
+      properties: { url: 'http://shop.test/' } })
+    call('screen', { userId, name: 'Cart', messageId: `rsc-${u}` })
+    call('group', { userId, groupId: `rs-team-${u % 2}`, traits: { name: 'Team' },
+      messageId: `rg-${u}` })
+    call('track', { userId, event: 'Order Completed', messageId: `ro-${u}`,
+      properties: { order_id: `rs-o-${u}`, revenue: 9.5,
+        products: [{ product_id: 'RS-P0', quantity: 1, price: 9.5 }] } })
+  }
+  await client.flush()
+  // Callbacks run on the next turn after each batch's answer.
+  await new Promise((r) => setTimeout(r, 50))
+  if (failures.length) {
+    console.log(JSON.stringify({ failures }))
+    process.exit(1)
+  }
+  console.log(JSON.stringify(sent))
+}
+
+main().catch((e) => {
+  console.log(JSON.stringify({ failures: [String(e && e.stack || e)] }))
+  process.exit(1)
+})
