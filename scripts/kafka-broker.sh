@@ -13,8 +13,14 @@ export TAILOR_TEST_TANSU="${TAILOR_TEST_TANSU:-$tansu_root/bin/tansu}"
 if [ ! -x "$TAILOR_TEST_TANSU" ] && { [ -z "${TAILOR_TEST_KAFKA:-}" ] || [ "${tansu_needed:-}" = 1 ]; }; then
     echo "==> building tansu 0.6.0 with scripts/tansu-group-expiry.patch (a Kafka-protocol broker for the Kafka backend tests; once, about 15 minutes)"
     tansu_src=$(mktemp -d)
+    # The sources come through cargo itself: a scratch package depending on both crates,
+    # fetched, then copied out of cargo's registry cache.
+    mkdir -p "$tansu_src/fetch/src"
+    printf '[package]\nname = "tansu-fetch"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n[dependencies]\ntansu = "=0.6.0"\ntansu-broker = "=0.6.0"\n' > "$tansu_src/fetch/Cargo.toml"
+    echo 'fn main() {}' > "$tansu_src/fetch/src/main.rs"
+    cargo fetch --quiet --manifest-path "$tansu_src/fetch/Cargo.toml"
     for crate in tansu tansu-broker; do
-        curl -sSfL "https://static.crates.io/crates/$crate/$crate-0.6.0.crate" | tar xz -C "$tansu_src"
+        cp -r "$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/"$crate-0.6.0" | head -n 1)" "$tansu_src/"
     done
     patch -s -p1 -d "$tansu_src/tansu-broker-0.6.0" < scripts/tansu-group-expiry.patch
     printf '\n[patch.crates-io]\ntansu-broker = { path = "../tansu-broker-0.6.0" }\n' >> "$tansu_src/tansu-0.6.0/Cargo.toml"

@@ -101,5 +101,5 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 cargo nextest run --workspace --locked --no-fail-fast
 echo "==> fuzz"
-# Replays fuzz/corpus, then AFL++ for a few seconds per target (README "Fuzzing").
+# Replays fuzz/corpus, then AFL++ for a few seconds per target (docs/testing.md "Fuzzing").
 scripts/fuzz.sh "${TAILOR_FUZZ_SECONDS:-10}"

@@ -217,18 +217,107 @@ mod tests {
 }
 
 #[cfg(test)]
-mod readme {
-    /// The configuration reference in the README is the real defaults.
+mod reference {
+    use toml::Value;
+
+    /// The (key, default cell) rows of every table in docs/configuration.md.
+    fn documented() -> Vec<(String, String)> {
+        let page = include_str!("../../../docs/configuration.md");
+        page.lines()
+            .filter_map(|line| {
+                let rest = line.strip_prefix("| `")?;
+                let (key, rest) = rest.split_once("` | ")?;
+                let (default, _) = rest.split_once(" | ")?;
+                Some((key.to_owned(), default.to_owned()))
+            })
+            .collect()
+    }
+
+    /// Every leaf of a TOML value as a dotted path (an empty table is a leaf).
+    fn leaves(value: &Value, path: &str, out: &mut Vec<String>) {
+        match value {
+            Value::Table(t) if !t.is_empty() => {
+                for (k, v) in t {
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    leaves(v, &child, out);
+                }
+            }
+            _ => out.push(path.to_owned()),
+        }
+    }
+
+    fn insert(table: &mut toml::Table, path: &str, value: Value) {
+        match path.split_once('.') {
+            None => {
+                table.insert(path.to_owned(), value);
+            }
+            Some((head, rest)) => {
+                let child = table
+                    .entry(head.to_owned())
+                    .or_insert_with(|| Value::Table(toml::Table::new()));
+                if let Value::Table(t) = child {
+                    insert(t, rest, value);
+                }
+            }
+        }
+    }
+
+    /// docs/configuration.md lists every key with its real default, and only real keys.
     #[test]
-    fn readme_config_reference_matches_the_defaults() {
-        let readme = include_str!("../../../README.md");
-        let start = readme
-            .find("```toml\ndata_dir")
-            .expect("config block in README")
-            + 8;
-        let len = readme[start..].find("```").expect("end of block");
-        let documented: tailor_server::Config =
-            toml::from_str(&readme[start..start + len]).expect("README config parses");
+    fn the_reference_lists_every_key_with_its_default() {
+        let rows = documented();
+        assert!(rows.len() > 80, "only {} rows found", rows.len());
+        let mut table = toml::Table::new();
+        for (key, default) in &rows {
+            if default == "unset" {
+                // A real key: setting it fails on its type or value, never as unknown.
+                let mut probe = toml::Table::new();
+                insert(&mut probe, key, Value::Integer(1));
+                let e = Value::Table(probe)
+                    .try_into::<tailor_server::Config>()
+                    .map(|_| String::new())
+                    .unwrap_or_else(|e| e.to_string());
+                assert!(!e.contains("unknown field"), "{key}: {e}");
+                continue;
+            }
+            let literal = default
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+                .unwrap_or_else(|| panic!("{key}: default {default} is not `TOML`"));
+            let parsed: toml::Table = toml::from_str(&format!("v = {literal}"))
+                .unwrap_or_else(|e| panic!("{key}: default {literal}: {e}"));
+            insert(&mut table, key, parsed["v"].clone());
+        }
+        let documented: tailor_server::Config = Value::Table(table)
+            .try_into()
+            .expect("documented defaults form a configuration");
         assert_eq!(documented, tailor_server::Config::default());
+        let mut keys = Vec::new();
+        leaves(
+            &Value::try_from(tailor_server::Config::default()).expect("defaults"),
+            "",
+            &mut keys,
+        );
+        for key in keys {
+            assert!(
+                // An empty table (`tls`, all of whose keys are unset) is covered by its keys.
+                rows.iter()
+                    .any(|(k, _)| *k == key || k.starts_with(&format!("{key}."))),
+                "docs/configuration.md does not list `{key}`"
+            );
+        }
+    }
+
+    /// tailor.example.toml is a valid configuration whose values are the defaults it claims.
+    #[test]
+    fn the_example_file_is_valid_and_true() {
+        let text = include_str!("../../../tailor.example.toml");
+        let cfg: tailor_server::Config = toml::from_str(text).expect("tailor.example.toml parses");
+        assert_eq!(cfg, tailor_server::Config::default());
+        cfg.validate().expect("valid");
     }
 }

@@ -6,6 +6,7 @@ mod common;
 mod crash;
 mod deploy;
 mod disk_full;
+mod docs;
 mod forget;
 mod group_kill;
 mod import;
