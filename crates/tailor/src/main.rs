@@ -1,12 +1,14 @@
 //! `tailor`: one binary for every role of the Tailor personalization platform.
 
+#[cfg(test)]
+mod cli_tests;
 mod client;
 mod commands;
 mod config;
 mod synth;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::DataArgs;
 
@@ -19,7 +21,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "tailor",
     version,
-    about = "Real-time personalization: collect, log, process, recommend."
+    about = "Real-time personalization: collect, log, process, recommend.",
+    after_help = "Examples:
+  tailor demo
+  tailor serve --data-dir ./tailor-data --listen 127.0.0.1:8080
+  tailor import events.ndjson --format segment-ndjson
+  tailor completions bash > ~/.local/share/bash-completion/completions/tailor
+
+`tailor COMMAND --help` shows each command's options and examples."
 )]
 struct Cli {
     /// Log format on stderr: `human` (one readable line per message) or `json` (one JSON
@@ -39,22 +48,26 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every role (collector, log, live processor, API) in one process.
+    #[command(after_help = commands::serve::EXAMPLES)]
     Serve {
         #[command(flatten)]
         data: DataArgs,
         /// Listen address (default 127.0.0.1:8080).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
-        /// Roles this process runs, comma-separated: collector, processor, lake, trainer,
-        /// api (default `all`; overrides `roles` in the config).
-        #[arg(long, value_name = "ROLES")]
-        roles: Option<String>,
+        /// Roles this process runs, comma-separated (default `all`; overrides `roles` in the
+        /// config).
+        #[arg(long, value_name = "ROLES", value_enum, value_delimiter = ',')]
+        roles: Vec<commands::serve::RoleArg>,
     },
     /// Start the server, send it a synthetic shop's events over HTTP, and show recommendations.
+    #[command(after_help = commands::demo::EXAMPLES)]
     Demo(commands::demo::DemoArgs),
     /// Write synthetic shop events as Segment-format NDJSON.
+    #[command(after_help = commands::generate::EXAMPLES)]
     Generate(commands::generate::GenerateArgs),
     /// Declared features: `list` the definitions, `show ENTITY ID` one entity's values.
+    #[command(after_help = commands::features::EXAMPLES)]
     Features {
         #[command(subcommand)]
         which: commands::features::FeaturesCommand,
@@ -62,8 +75,10 @@ enum Command {
         data: DataArgs,
     },
     /// Bulk-load a file of events (Segment NDJSON, or CSV with a column mapping or preset).
+    #[command(after_help = commands::import::EXAMPLES)]
     Import(Box<commands::import::ImportArgs>),
     /// The item catalog: `import FILE` (NDJSON or CSV) into the data directory's log.
+    #[command(after_help = commands::items::EXAMPLES)]
     Items {
         #[command(subcommand)]
         which: commands::items::ItemsCommand,
@@ -71,6 +86,7 @@ enum Command {
         data: DataArgs,
     },
     /// API keys: `add --kind write|secret --name NAME`, `list`, `revoke ID` (no restart needed).
+    #[command(after_help = commands::keys::EXAMPLES)]
     Keys {
         #[command(subcommand)]
         which: commands::keys::KeysCommand,
@@ -78,13 +94,16 @@ enum Command {
         data: DataArgs,
     },
     /// Read-only SQL over the Parquet lake (DataFusion).
+    #[command(after_help = commands::sql::EXAMPLES)]
     Sql(commands::sql::SqlArgs),
     /// Benchmarks: `ingest`, `recommend`, `features` and `lake`.
+    #[command(after_help = commands::bench::EXAMPLES)]
     Bench {
         #[command(subcommand)]
         which: commands::bench::BenchCommand,
     },
     /// Inspect the durable log (like kcat for Kafka).
+    #[command(after_help = commands::log::EXAMPLES)]
     Log {
         #[command(subcommand)]
         which: commands::log::LogCommand,
@@ -92,6 +111,7 @@ enum Command {
         data: DataArgs,
     },
     /// The schema registry: list, show, add.
+    #[command(after_help = commands::schema::EXAMPLES)]
     Schema {
         #[command(subcommand)]
         which: commands::schema::SchemaCommand,
@@ -99,10 +119,13 @@ enum Command {
         data: DataArgs,
     },
     /// Tune, train and compare every model on a public dataset or a file.
+    #[command(after_help = commands::eval::EXAMPLES)]
     Eval(commands::eval::EvalArgs),
     /// Train the production model on the stored events, save it as a new version, promote it.
+    #[command(after_help = commands::train::EXAMPLES)]
     Train(commands::train::TrainArgs),
     /// The model registry: `list`, `promote NAME VERSION`, `rollback NAME`.
+    #[command(after_help = commands::models::EXAMPLES)]
     Models {
         #[command(subcommand)]
         which: commands::models::ModelsCommand,
@@ -111,8 +134,10 @@ enum Command {
     },
     /// Erase a user (GDPR) from the lake, features, online store, dead letters and models,
     /// and keep their events out of replays and training; prints the receipt.
+    #[command(after_help = commands::forget::EXAMPLES)]
     Forget(commands::forget::ForgetArgs),
     /// List rejected events with their reasons.
+    #[command(after_help = commands::log::DEAD_LETTERS)]
     DeadLetters {
         /// How many of the most recent dead letters to print.
         #[arg(long, default_value_t = 20)]
@@ -122,6 +147,13 @@ enum Command {
         from: Option<u64>,
         #[command(flatten)]
         data: DataArgs,
+    },
+    /// Print a shell completion script for tailor's commands and options.
+    #[command(after_help = commands::completions::EXAMPLES)]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -164,7 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
             data,
             listen,
             roles,
-        } => commands::serve::run(&data, listen.as_deref(), roles.as_deref()).await,
+        } => commands::serve::run(&data, listen.as_deref(), &roles).await,
         Command::Demo(args) => commands::demo::run(args).await,
         Command::Generate(args) => commands::generate::run(args),
         Command::Bench { which } => commands::bench::run(which).await,
@@ -182,5 +214,6 @@ async fn run(cli: Cli) -> Result<()> {
         Command::DeadLetters { limit, from, data } => {
             commands::log::dead_letters(&data, limit, from)
         }
+        Command::Completions { shell } => commands::completions::run(shell, &mut Cli::command()),
     }
 }

@@ -11,6 +11,11 @@ use crate::commands::generate::ShopArgs;
 use crate::commands::serve::shutdown_signal;
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor demo
+  tailor demo --users 500 --items 100 --days 3 --exit
+  tailor demo --data-dir /tmp/tailor-demo --listen 127.0.0.1:9000 --seed 7";
+
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     #[command(flatten)]

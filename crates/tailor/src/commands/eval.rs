@@ -49,6 +49,12 @@ impl InFormat {
     }
 }
 
+pub const EXAMPLES: &str = "Examples:
+  tailor eval --dataset movielens
+  tailor eval --dataset yoochoose --protocol session --svg
+  tailor eval --dataset interactions.csv --format-in csv --format json --quick
+  tailor eval --dataset movielens --replay --surface for_you";
+
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// `movielens`, `yoochoose`, `taobao` (the public datasets in the folder that

@@ -10,6 +10,13 @@ use tailor_log::EmbeddedLog;
 
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor features list
+  tailor features show user u000042
+  tailor features show item P00017
+  tailor features training-set --labels labels.csv --out training.parquet --entity user --id-col user_id --time-col timestamp
+  tailor features backfill";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum FeaturesCommand {
     /// The definitions in force (defaults and `[[features.define]]`), as JSON.
@@ -18,6 +25,7 @@ pub enum FeaturesCommand {
     Show {
         /// `user`, `anonymous_id`, `item`, `category`, `global` or `property:<key>`.
         entity: String,
+        /// The entity's id (a user id, item id, category, ...; anything for `global`).
         id: String,
     },
     /// Point-in-time training data: for each row of a label file, the entity's feature
@@ -25,19 +33,19 @@ pub enum FeaturesCommand {
     /// before it), written as Parquet.
     TrainingSet {
         /// Labels: CSV with a header, or Parquet; one row per example.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         labels: std::path::PathBuf,
         /// Output Parquet file: the label columns, then one column per feature.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
         /// Entity kind the label ids are (`user`, `item`, `category`, `property:<key>`, ...).
-        #[arg(long, default_value = "user")]
+        #[arg(long, default_value = "user", value_name = "ENTITY")]
         entity: String,
         /// Label column holding the entity id.
-        #[arg(long, default_value = "user_id")]
+        #[arg(long, default_value = "user_id", value_name = "COL")]
         id_col: String,
         /// Label column holding the time (RFC 3339, epoch milliseconds or a timestamp).
-        #[arg(long, default_value = "timestamp")]
+        #[arg(long, default_value = "timestamp", value_name = "COL")]
         time_col: String,
     },
     /// Rebuilds the feature and live state from the lake and saves it as the checkpoint the

@@ -10,6 +10,11 @@ use serde_json::Value;
 
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor forget u000042
+  tailor forget anon-7f3a --data-dir /var/lib/tailor
+  TAILOR_API_KEY=tk_s_... tailor forget u000042 --url http://127.0.0.1:8080";
+
 #[derive(Debug, clap::Args)]
 pub struct ForgetArgs {
     /// The user id (or anonymous id) to forget.

@@ -53,12 +53,17 @@ impl ShopArgs {
     }
 }
 
+pub const EXAMPLES: &str = "Examples:
+  tailor generate --out shop.ndjson
+  tailor generate --users 10000 --items 2000 --days 30 --seed 1 --out big.ndjson
+  tailor generate --users 100 --days 1 | head";
+
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub shop: ShopArgs,
     /// Output file (default: standard output).
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 

@@ -20,9 +20,17 @@ use tailor_server::catalog::{Catalog, Item, ItemInput, MAX_BATCH};
 use crate::commands::import::fields::split_fields;
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor items import products.ndjson
+  tailor items import products.csv
+  tailor items import catalog.txt --format csv --data-dir /var/lib/tailor";
+
+/// Catalog file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ItemFormat {
+    /// One item object per line.
     Ndjson,
+    /// A header row naming the columns; one item per row.
     Csv,
 }
 
@@ -30,8 +38,9 @@ pub enum ItemFormat {
 pub enum ItemsCommand {
     /// Load items from a file into the catalog (all lines checked before any is stored).
     Import {
+        /// The file of items.
         file: PathBuf,
-        /// Default: from the extension (.csv → csv, else ndjson).
+        /// File format (default: from the extension, .csv → csv, else ndjson).
         #[arg(long, value_enum)]
         format: Option<ItemFormat>,
     },

@@ -7,21 +7,46 @@ use tailor_server::auth::{KeyStore, Kind, NewKey};
 use crate::commands::train::format_ms;
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor keys add --kind write --name website
+  tailor keys add --kind write --name widget --recommend --rate 50 --burst 100
+  tailor keys add --kind secret --name backend
+  tailor keys list
+  tailor keys revoke w_3fK9aQ2z";
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    /// Send events only; safe in a web page.
+    Write,
+    /// Every endpoint.
+    Secret,
+}
+
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Write => Kind::Write,
+            KindArg::Secret => Kind::Secret,
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
     /// Create a key and print it (it cannot be shown again).
     Add {
-        /// `write` (send events only; safe in a web page) or `secret` (every endpoint).
-        #[arg(long, value_parser = parse_kind)]
-        kind: Kind,
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        kind: KindArg,
         /// What the key is for (shown in lists).
         #[arg(long)]
         name: String,
         /// Requests per second (default: the `[auth]` default of the kind; 0: unlimited).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         rate: Option<f64>,
-        /// Burst size in requests.
-        #[arg(long)]
+        /// Burst size in requests (default: the `[auth]` default of the kind).
+        #[arg(long, value_name = "N")]
         burst: Option<f64>,
         /// A write key that may also read recommendations and catalog items (the
         /// `tailor.js` widget).
@@ -31,11 +56,10 @@ pub enum KeysCommand {
     /// Every key (id, kind, name, limits, created, revoked); never the keys themselves.
     List,
     /// Revoke the key with this id (`tailor keys list` shows ids).
-    Revoke { id: String },
-}
-
-fn parse_kind(s: &str) -> Result<Kind, String> {
-    s.parse()
+    Revoke {
+        /// The key's id (e.g. `w_3fK9aQ2z`), not the key itself.
+        id: String,
+    },
 }
 
 pub fn run(cmd: KeysCommand, data: &DataArgs) -> Result<()> {
@@ -50,6 +74,7 @@ pub fn run(cmd: KeysCommand, data: &DataArgs) -> Result<()> {
             burst,
             recommend,
         } => {
+            let kind = Kind::from(kind);
             let (key, record) = store.add(
                 kind,
                 &NewKey {

@@ -11,22 +11,35 @@ use tailor_log::{EmbeddedLog, ErasureList, Log};
 
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor log topics
+  tailor log dump --topic events --limit 5
+  tailor log dump --topic events.dead-letter --partition 0 --from 100
+  tailor log dump --topic catalog | jq .value";
+
+pub const DEAD_LETTERS: &str = "Examples:
+  tailor dead-letters
+  tailor dead-letters --limit 100
+  tailor dead-letters --from 0 --limit 10";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum LogCommand {
     /// Topics with their partitions and offsets.
     Topics,
     /// Records as NDJSON, one per line with partition and offset (like kcat).
     Dump {
-        #[arg(long, default_value = "events")]
+        /// The topic (`tailor log topics` lists them: events, events.dead-letter, catalog,
+        /// erasures, ...).
+        #[arg(long, default_value = "events", value_name = "TOPIC")]
         topic: String,
         /// Only this partition (default: all).
-        #[arg(long)]
+        #[arg(long, value_name = "P")]
         partition: Option<u32>,
         /// First offset (per partition).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_name = "OFFSET")]
         from: u64,
         /// At most this many records per partition.
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
 }

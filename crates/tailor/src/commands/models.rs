@@ -5,14 +5,27 @@ use anyhow::Result;
 use crate::commands::train::format_ms;
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor models list
+  tailor models promote default 3
+  tailor models rollback default";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelsCommand {
     /// Every model with its versions; `*` marks the served version.
     List,
     /// Serve VERSION of NAME (the served one is kept for rollback).
-    Promote { name: String, version: String },
+    Promote {
+        /// The model's registry name (`default` unless `tailor train --model` named another).
+        name: String,
+        /// The version to serve: `3` or `v3` (`tailor models list` shows them).
+        version: String,
+    },
     /// Serve the previously served version of NAME again.
-    Rollback { name: String },
+    Rollback {
+        /// The model's registry name.
+        name: String,
+    },
 }
 
 fn parse_version(s: &str) -> Result<u32> {

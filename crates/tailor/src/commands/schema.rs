@@ -10,23 +10,62 @@ use tailor_server::registry_store;
 
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor schema list
+  tailor schema show \"Order Completed\"
+  tailor schema show \"Product Viewed\" --version 1
+  tailor schema add \"Signup Completed\" signup.schema.json --compatibility BACKWARD";
+
+/// How a new version must relate to the latest one (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompatibilityArg {
+    /// The new schema reads every event valid under the latest one.
+    #[value(name = "BACKWARD")]
+    Backward,
+    /// Events valid under the new schema are readable by the latest one.
+    #[value(name = "FORWARD")]
+    Forward,
+    /// Both BACKWARD and FORWARD.
+    #[value(name = "FULL")]
+    Full,
+    /// No check.
+    #[value(name = "NONE")]
+    None,
+}
+
+impl From<CompatibilityArg> for Compatibility {
+    fn from(c: CompatibilityArg) -> Self {
+        match c {
+            CompatibilityArg::Backward => Compatibility::Backward,
+            CompatibilityArg::Forward => Compatibility::Forward,
+            CompatibilityArg::Full => Compatibility::Full,
+            CompatibilityArg::None => Compatibility::None,
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum SchemaCommand {
     /// Subjects with their compatibility mode and versions.
     List,
     /// One subject's schema (latest version unless --version).
     Show {
+        /// The subject: a track event name (e.g. "Order Completed") or `page`, `identify`, ...
         subject: String,
-        #[arg(long)]
+        /// This version instead of the latest.
+        #[arg(long, value_name = "N")]
         version: Option<u32>,
     },
     /// Register FILE (a JSON Schema document) as the next version of SUBJECT.
     Add {
+        /// The subject (a track event name, or a message type).
         subject: String,
+        /// The JSON Schema document.
         file: PathBuf,
-        /// BACKWARD (default for new subjects), FORWARD, FULL or NONE.
-        #[arg(long)]
-        compatibility: Option<Compatibility>,
+        /// Compatibility mode (default BACKWARD for a new subject; an existing subject keeps
+        /// its mode unless given).
+        #[arg(long, value_enum, ignore_case = true)]
+        compatibility: Option<CompatibilityArg>,
         /// Register through this running server (e.g. http://127.0.0.1:8080; the secret key
         /// from TAILOR_API_KEY). Default: the server holding the data directory, at the
         /// configured `listen` address; with none running, the file is edited.
@@ -86,6 +125,7 @@ pub async fn run(cmd: SchemaCommand, data: &DataArgs) -> Result<()> {
             compatibility,
             url,
         } => {
+            let compatibility = compatibility.map(Compatibility::from);
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let schema: Value = serde_json::from_str(&text)

@@ -1,8 +1,50 @@
 //! `tailor serve`: every role (or those of `--roles`) in one process until SIGTERM / Ctrl-C.
 
 use anyhow::Result;
+use tailor_server::roles::{Role, Roles};
 
 use crate::config::{load, DataArgs};
+
+pub const EXAMPLES: &str = "Examples:
+  tailor serve
+  tailor serve --data-dir /var/lib/tailor --listen 127.0.0.1:9000 --log-format json
+  # one role per process: tailor.toml names a kafka:// log and a redis:// online store
+  tailor serve --config tailor.toml --roles collector,lake,api
+  tailor serve --config tailor.toml --roles processor";
+
+/// A `--roles` value (ADR 0016).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Every role below.
+    All,
+    /// The Segment-compatible ingest endpoints and the schema registry's writes.
+    Collector,
+    /// The live processor: features, live model, checkpoints.
+    Processor,
+    /// The lake sink: Parquet files, manifests, quality checks, maintenance.
+    Lake,
+    /// Scheduled retraining and `POST /v1/admin/train`.
+    Trainer,
+    /// Recommendations, features, SQL, experiments and their statistics.
+    Api,
+}
+
+/// The roles `--roles` names (`all` among them means every role).
+pub fn roles(args: &[RoleArg]) -> Result<Roles> {
+    let mut names = Vec::new();
+    for arg in args {
+        let role = match arg {
+            RoleArg::All => return Ok(Roles::default()),
+            RoleArg::Collector => Role::Collector,
+            RoleArg::Processor => Role::Processor,
+            RoleArg::Lake => Role::Lake,
+            RoleArg::Trainer => Role::Trainer,
+            RoleArg::Api => Role::Api,
+        };
+        names.push(role.name().to_owned());
+    }
+    Roles::try_from(names).map_err(|e| anyhow::anyhow!("--{e}"))
+}
 
 /// Resolves when the process receives SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
@@ -27,11 +69,11 @@ pub async fn shutdown_signal() {
     }
 }
 
-pub async fn run(data: &DataArgs, listen: Option<&str>, roles: Option<&str>) -> Result<()> {
+/// `roles`: the `--roles` flag's values; none keeps the configured roles.
+pub async fn run(data: &DataArgs, listen: Option<&str>, roles_arg: &[RoleArg]) -> Result<()> {
     let mut cfg = load(data, listen)?;
-    if let Some(r) = roles {
-        cfg.roles =
-            tailor_server::roles::Roles::parse_list(r).map_err(|e| anyhow::anyhow!("--{e}"))?;
+    if !roles_arg.is_empty() {
+        cfg.roles = roles(roles_arg)?;
     }
     let dir = cfg.data_dir.display().to_string();
     let server = tailor_server::start(cfg).await?;

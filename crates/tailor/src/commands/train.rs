@@ -18,6 +18,31 @@ use tailor_server::EVENTS_TOPIC;
 
 use crate::config::{load, DataArgs};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor train
+  tailor train --holdout-eval --threads 4
+  tailor train --mode incremental
+  tailor train --model default --data-dir /var/lib/tailor";
+
+/// What `tailor train` refits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Refit every model.
+    Full,
+    /// Refit trending and the neighbourhood models; keep ALS and EASE from the served
+    /// version (new ids extend its vocabulary).
+    Incremental,
+}
+
+impl From<ModeArg> for TrainMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Full => TrainMode::Full,
+            ModeArg::Incremental => TrainMode::Incremental,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     #[command(flatten)]
@@ -31,10 +56,9 @@ pub struct TrainArgs {
     /// Worker threads for training.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// `full` refits every model; `incremental` refits trending and the neighbourhood models
-    /// and keeps ALS from the served version (ids extend its vocabulary).
-    #[arg(long, default_value = "full", value_name = "full|incremental")]
-    pub mode: String,
+    /// What to refit.
+    #[arg(long, value_enum, default_value_t = ModeArg::Full)]
+    pub mode: ModeArg,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -64,7 +88,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let registry = tailor_server::model_registry(&cfg)?;
     // Fail on a bad name before the long steps.
     registry.versions_of(&args.model)?;
-    let mode: TrainMode = args.mode.parse().map_err(anyhow::Error::msg)?;
+    let mode = TrainMode::from(args.mode);
     let log_dir = cfg.data_dir.join("log");
     let log = EmbeddedLog::open_read_only(&log_dir)
         .with_context(|| format!("opening the log in {}", log_dir.display()))?;

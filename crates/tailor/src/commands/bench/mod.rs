@@ -9,6 +9,12 @@ mod recommend;
 use anyhow::{Context, Result};
 use tailor_server::Config;
 
+pub const EXAMPLES: &str = "Examples:
+  tailor bench ingest --events 100000 --runs 1 --baseline
+  tailor bench ingest --log kafka://127.0.0.1:9092/bench
+  tailor bench recommend --users 5000 --items 1000 --catalog-items 10000 --requests 5000 --runs 1
+  tailor bench lake --events 100000 --rows 0 --runs 1";
+
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Batched POST /v1/batch over keep-alive connections, fsync on: events/s and ack latency.
@@ -44,8 +50,10 @@ pub enum BenchCommand {
         /// Events through the engine alone per run.
         #[arg(long, default_value_t = 2_000_000)]
         events: usize,
+        /// Distinct users the events come from.
         #[arg(long, default_value_t = 100_000)]
         users: usize,
+        /// Distinct products the events are about.
         #[arg(long, default_value_t = 10_000)]
         items: usize,
         /// Offered live load during the full-path probes, events/s.
@@ -54,6 +62,7 @@ pub enum BenchCommand {
         /// Seconds of full-path probing per run.
         #[arg(long, default_value_t = 15)]
         seconds: u64,
+        /// Runs; the median is reported.
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
@@ -73,6 +82,7 @@ pub enum BenchCommand {
         /// Requests per closed-loop run.
         #[arg(long, default_value_t = 50_000)]
         requests: usize,
+        /// Concurrent keep-alive connections.
         #[arg(long, default_value_t = 16)]
         connections: usize,
         /// Offered load of the open-loop runs, requests/s.
@@ -81,6 +91,7 @@ pub enum BenchCommand {
         /// Seconds per open-loop run.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Runs of each measurement; the median is reported.
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },

@@ -24,6 +24,12 @@ use mapping::{parse_event_map, CsvMapping, CsvSpec};
 use preset::Preset;
 use sink::{Batch, Item, Outcome, Sink};
 
+pub const EXAMPLES: &str = "Examples:
+  tailor import events.ndjson --format segment-ndjson
+  tailor import orders.csv --format csv --user-col customer --item-col sku --event-col action --time-col ts --time-format rfc3339
+  tailor import UserBehavior.csv --preset taobao
+  tailor import events.ndjson --format segment-ndjson --url http://127.0.0.1:8080 --write-key tk_w_...";
+
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
