@@ -136,6 +136,15 @@ enum Command {
     /// and keep their events out of replays and training; prints the receipt.
     #[command(after_help = commands::forget::EXAMPLES)]
     Forget(commands::forget::ForgetArgs),
+    /// The effective configuration: `check` it as `serve` would, `show` it with defaults
+    /// and secrets masked.
+    #[command(after_help = commands::config_cmd::EXAMPLES)]
+    Config {
+        #[command(subcommand)]
+        which: commands::config_cmd::ConfigCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// List rejected events with their reasons.
     #[command(after_help = commands::log::DEAD_LETTERS)]
     DeadLetters {
@@ -211,6 +220,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => commands::train::run(args),
         Command::Models { which, data } => commands::models::run(which, &data),
         Command::Forget(args) => commands::forget::run(args).await,
+        Command::Config { which, data } => commands::config_cmd::run(which, &data),
         Command::DeadLetters { limit, from, data } => {
             commands::log::dead_letters(&data, limit, from)
         }

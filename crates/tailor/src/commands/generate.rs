@@ -65,10 +65,19 @@ pub struct GenerateArgs {
     /// Output file (default: standard output).
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Date the shop from 2026-01-01, the same file on every run (default: its days end at
+    /// the current hour, so freshness, trending and the quality checks read as live data).
+    #[arg(long)]
+    pub fixed_dates: bool,
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let shop = args.shop.shop();
+    let shop = if args.fixed_dates {
+        args.shop.shop()
+    } else {
+        args.shop
+            .shop_ending_at(chrono::Utc::now().timestamp_millis())
+    };
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod completions;
+pub mod config_cmd;
 pub mod demo;
 pub mod eval;
 pub mod features;
