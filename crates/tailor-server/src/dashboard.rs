@@ -37,9 +37,13 @@ pub struct Sample {
     pub error_rate: f64,
     /// Live processor lag, in records.
     pub lag_records: f64,
-    /// Freshness per stage: now − the newest event time it applied, in seconds.
+    /// Freshness per stage, in seconds: now − the newest event time the collector logged,
+    /// the processor applied (over all its partitions, and in its slowest partition: one
+    /// without recent events ages there though nothing waits) and the lake committed.
+    /// Event time, not processing time: historical events are as old as their timestamps.
     pub log_freshness_s: Option<f64>,
     pub features_freshness_s: Option<f64>,
+    pub features_slowest_s: Option<f64>,
     pub lake_freshness_s: Option<f64>,
     /// Age of the served model, in seconds.
     pub model_age_s: Option<f64>,
@@ -61,7 +65,9 @@ struct Reading {
     requests: f64,
     errors: f64,
     lag: f64,
+    /// The watermark lag of the slowest and of the newest partition.
     features_lag: Option<f64>,
+    features_newest: Option<f64>,
     lake_lag: Option<f64>,
     trained_at: Option<f64>,
     log_lag: Option<f64>,
@@ -95,6 +101,10 @@ fn max_opt(a: Option<f64>, v: f64) -> Option<f64> {
     Some(a.map_or(v, |a| a.max(v)))
 }
 
+fn min_opt(a: Option<f64>, v: f64) -> Option<f64> {
+    Some(a.map_or(v, |a| a.min(v)))
+}
+
 fn read(text: &str) -> Reading {
     let mut r = Reading::default();
     for line in text.lines() {
@@ -112,7 +122,10 @@ fn read(text: &str) -> Reading {
                 }
             }
             "tailor_live_consumer_lag_records" => r.lag += v,
-            "tailor_features_watermark_lag_seconds" => r.features_lag = max_opt(r.features_lag, v),
+            "tailor_features_watermark_lag_seconds" => {
+                r.features_lag = max_opt(r.features_lag, v);
+                r.features_newest = min_opt(r.features_newest, v);
+            }
             "tailor_lake_commit_lag_seconds" => r.lake_lag = max_opt(r.lake_lag, v),
             "tailor_model_trained_timestamp_seconds" => r.trained_at = max_opt(r.trained_at, v),
             "tailor_lake_flush_errors_total" => r.flush_errors += v,
@@ -193,10 +206,15 @@ impl Dashboard {
         Arc::new(Dashboard::default())
     }
 
-    /// Takes one sample from the exposition text.
-    pub fn sample(&self, exposition: &str) {
+    /// Takes one sample from the exposition text. `lateness_s`: the features'
+    /// `allowed_lateness_secs`, which the watermark gauge counts on top of the newest
+    /// applied event's age.
+    pub fn sample(&self, exposition: &str, lateness_s: f64) {
         let now = std::time::Instant::now();
-        let reading = read(exposition);
+        let mut reading = read(exposition);
+        let applied_age = |l: f64| (l - lateness_s).max(0.0);
+        reading.features_lag = reading.features_lag.map(applied_age);
+        reading.features_newest = reading.features_newest.map(applied_age);
         let mut last = self.last.lock();
         if let Some((at, prev)) = last.as_ref() {
             let secs = now.duration_since(*at).as_secs_f64().max(1e-3);
@@ -218,7 +236,8 @@ impl Dashboard {
                 },
                 lag_records: reading.lag,
                 log_freshness_s: reading.log_lag,
-                features_freshness_s: reading.features_lag,
+                features_freshness_s: reading.features_newest,
+                features_slowest_s: reading.features_lag,
                 lake_freshness_s: reading.lake_lag,
                 model_age_s: reading.trained_at.map(|t| (now_s - t).max(0.0)),
                 rec_p50_ms: quantile_ms(&prev.rec_buckets, &reading.rec_buckets, 0.5),
@@ -248,7 +267,8 @@ pub async fn run(app: App) {
         tick.tick().await;
         crate::routes::ops::refresh_gauges(&app);
         let text = app.prometheus.render();
-        app.dashboard.sample(&text);
+        app.dashboard
+            .sample(&text, app.cfg.features.allowed_lateness_secs as f64);
     }
 }
 
@@ -314,12 +334,7 @@ fn stages(app: &App, samples: &[Sample]) -> Vec<Stage> {
     out.push(stage(
         "features",
         features,
-        match fresh {
-            Some(f) => {
-                format!("{lag:.0} records behind the log; newest event applied {f:.0} s ago")
-            }
-            None => format!("{lag:.0} records behind the log; no event applied yet"),
-        },
+        features_detail(lag, fresh, last.and_then(|s| s.log_freshness_s)),
     ));
 
     let lake_fresh = last.and_then(|s| s.lake_freshness_s);
@@ -342,7 +357,8 @@ fn stages(app: &App, samples: &[Sample]) -> Vec<Stage> {
         lake,
         match lake_fresh {
             Some(l) => format!(
-                "newest event committed {l:.0} s ago; commits every {roll:.0} s{}",
+                "newest committed event time {} ago; commits every {roll:.0} s{}",
+                ago(l),
                 if lake_errors > 0.0 {
                     ", flushes failing"
                 } else {
@@ -401,22 +417,71 @@ fn stages(app: &App, samples: &[Sample]) -> Vec<Stage> {
         },
     ));
 
-    let (status, failing) = app.quality.status();
-    let quality = match status {
-        "fail" => "red",
-        "pass" => "green",
-        _ => "grey",
+    let counts = app.quality.counts();
+    let quality = if counts.fail > 0 {
+        "red"
+    } else if counts.pass > 0 {
+        "green"
+    } else {
+        "grey"
     };
-    out.push(stage(
-        "quality",
-        quality,
-        match quality {
-            "red" => format!("{failing} checks failing"),
-            "green" => "every check passes".into(),
-            _ => "no lake commit judged yet".into(),
-        },
-    ));
+    out.push(stage("quality", quality, quality_detail(&counts)));
     out
+}
+
+/// A duration in seconds as people read it: `0.4 s`, `12 s`, `4.5 min`, `3.0 h`, `2.1 days`.
+fn ago(secs: f64) -> String {
+    match secs {
+        s if s < 10.0 => format!("{s:.1} s"),
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7_200.0 => format!("{:.1} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3_600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
+}
+
+/// The features stage: the processing lag in records, and the event time of the newest
+/// event applied (its age, and how far it trails the newest event logged when records are
+/// waiting). `fresh` and `log_fresh` are now − those event times, in seconds.
+fn features_detail(lag: f64, fresh: Option<f64>, log_fresh: Option<f64>) -> String {
+    let behind = if lag == 0.0 {
+        "all logged events applied".to_owned()
+    } else {
+        format!("{lag:.0} records behind the log")
+    };
+    match (fresh, log_fresh) {
+        (None, _) if lag == 0.0 => "no event applied yet".into(),
+        (None, _) => format!("{behind}; no event applied yet"),
+        (Some(f), Some(l)) if lag > 0.0 && f > l => format!(
+            "{behind}; newest applied event time {} ago, {} older than the newest logged",
+            ago(f),
+            ago(f - l)
+        ),
+        (Some(f), _) => format!("{behind}; newest applied event time {} ago", ago(f)),
+    }
+}
+
+/// The quality stage: how many checks passed, were skipped (and why) and failed, by their
+/// latest results.
+fn quality_detail(c: &crate::quality::Counts) -> String {
+    if c.pass + c.skip + c.fail == 0 {
+        return "no lake commit judged yet".into();
+    }
+    let why = if c.skipped.is_empty() {
+        String::new()
+    } else {
+        let mut reasons: Vec<String> = c
+            .skipped
+            .iter()
+            .take(2)
+            .map(|(check, reason)| format!("{check}: {reason}"))
+            .collect();
+        if c.skipped.len() > 2 {
+            reasons.push("…".into());
+        }
+        format!(" ({})", reasons.join("; "))
+    };
+    format!("{} pass, {} skipped{why}, {} fail", c.pass, c.skip, c.fail)
 }
 
 /// `GET /v1/dashboard`.
@@ -507,10 +572,92 @@ mod tests {
         assert_eq!(quantile_ms(&r.rec_buckets, &r.rec_buckets, 0.5), None);
 
         let d = Dashboard::default();
-        d.sample(text);
-        d.sample(&text.replace("} 10\n", "} 30\n"));
+        d.sample(text, 300.0);
+        d.sample(&text.replace("} 10\n", "} 30\n"), 300.0);
         let s = d.samples();
         assert_eq!(s.len(), 1);
         assert!(s[0].events_per_sec > 0.0);
+    }
+
+    #[test]
+    fn features_freshness_is_the_newest_applied_events_age_without_the_lateness() {
+        // Live traffic: the watermark trails the newest event by the allowed lateness.
+        let text = "tailor_features_watermark_lag_seconds{partition=\"0\"} 301.5\n\
+            tailor_features_watermark_lag_seconds{partition=\"1\"} 300.2\n\
+            tailor_log_freshness_seconds 0.4\n";
+        let d = Dashboard::default();
+        d.sample(text, 300.0);
+        d.sample(text, 300.0);
+        let s = d.samples();
+        let f = s[0].features_freshness_s.expect("freshness");
+        assert!(
+            (f - 0.2).abs() < 1e-6,
+            "newest partition, lateness removed: {f}"
+        );
+        let slowest = s[0].features_slowest_s.expect("slowest");
+        assert!((slowest - 1.5).abs() < 1e-9, "slowest partition: {slowest}");
+        assert_eq!(
+            features_detail(0.0, Some(f), s[0].log_freshness_s),
+            "all logged events applied; newest applied event time 0.2 s ago"
+        );
+    }
+
+    #[test]
+    fn features_detail_says_what_it_measures() {
+        assert_eq!(features_detail(0.0, None, None), "no event applied yet");
+        assert_eq!(
+            features_detail(12.0, None, Some(3.0)),
+            "12 records behind the log; no event applied yet"
+        );
+        // Waiting records: how far the applied event time trails the logged one.
+        assert_eq!(
+            features_detail(5000.0, Some(95.0), Some(5.0)),
+            "5000 records behind the log; newest applied event time 95 s ago, 90 s older \
+             than the newest logged"
+        );
+        // Historical events (an import, the demo's shop): old event times, nothing waiting.
+        assert_eq!(
+            features_detail(0.0, Some(5400.0), Some(5400.0)),
+            "all logged events applied; newest applied event time 90.0 min ago"
+        );
+        assert_eq!(ago(0.4), "0.4 s");
+        assert_eq!(ago(86_400.0 * 3.0), "3.0 days");
+    }
+
+    #[test]
+    fn quality_detail_counts_skipped_checks_apart() {
+        use crate::quality::Counts;
+        assert_eq!(
+            quality_detail(&Counts::default()),
+            "no lake commit judged yet"
+        );
+        let c = Counts {
+            pass: 2,
+            skip: 3,
+            fail: 0,
+            skipped: vec![
+                ("volume:event_time".into(), "no baseline yet".into()),
+                (
+                    "dead_letters".into(),
+                    "4 records, fewer than min_rows".into(),
+                ),
+                (
+                    "unknown_items:item_id".into(),
+                    "no catalog to judge by".into(),
+                ),
+            ],
+        };
+        let d = quality_detail(&c);
+        assert_eq!(
+            d,
+            "2 pass, 3 skipped (volume:event_time: no baseline yet; dead_letters: 4 records, \
+             fewer than min_rows; …), 0 fail"
+        );
+        assert!(!d.contains("every check"));
+        let all = Counts {
+            pass: 7,
+            ..Counts::default()
+        };
+        assert_eq!(quality_detail(&all), "7 pass, 0 skipped, 0 fail");
     }
 }

@@ -38,6 +38,16 @@ pub struct Latest {
     pub result: CheckResult,
 }
 
+/// The latest results of the checks, counted by status.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Counts {
+    pub pass: usize,
+    pub skip: usize,
+    pub fail: usize,
+    /// (check key, why it was skipped), in key order.
+    pub skipped: Vec<(String, String)>,
+}
+
 /// Where quality results gather.
 pub struct QualityHub {
     monitor: Arc<QualityMonitor>,
@@ -252,6 +262,28 @@ impl QualityHub {
             "pass"
         };
         (status, failing)
+    }
+
+    /// How many checks' latest results pass, are skipped and fail, with each skipped
+    /// check's reason.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for (key, l) in self.latest.lock().iter() {
+            match l.result.status {
+                Status::Pass => c.pass += 1,
+                Status::Fail => c.fail += 1,
+                Status::Skip => {
+                    c.skip += 1;
+                    let why = if l.result.detail.is_empty() {
+                        "not judged".to_owned()
+                    } else {
+                        l.result.detail.clone()
+                    };
+                    c.skipped.push((key.clone(), why));
+                }
+            }
+        }
+        c
     }
 
     /// `GET /v1/quality`: overall status, the latest result of every check, recent reports.

@@ -2,11 +2,14 @@
 waits until its charts have drawn data, and saves a screenshot.
 
 Usage: dashboard.py BASE_URL SCREENSHOT.png
-Prints one JSON object: points drawn per chart, the status of every stage tile, the rows of
-the quality, dead-letter and model tables, and the browser console's errors.
+Prints one JSON object: points drawn per chart, the status and text of every stage tile,
+the rows of the quality, dead-letter and model tables, the quality summary line, how the
+throughput chart drew the accepted events (its scale; its newest and highest points as a
+share of the plot's height), and the browser console's errors.
 """
 
 import json
+import re
 import sys
 
 from selenium import webdriver
@@ -23,6 +26,14 @@ MUST_DRAW = ["throughput", "freshness", "latency", "errors", "ctr", "memory"]
 
 def points(driver, name):
     return int(driver.find_element(By.ID, "chart-" + name).get_attribute("data-points") or 0)
+
+
+def lifts(path, height, top=8, bottom=18):
+    """Heights of a path's points above the chart's baseline, as shares of the plot area
+    (the margins are lineChart's T and B)."""
+    ys = [float(y) for _, y in re.findall(r"[ML]([-\d.]+) ([-\d.]+)", path or "")]
+    base, plot = height - bottom, height - top - bottom
+    return [(base - y) / plot for y in ys]
 
 
 def main(base, screenshot):
@@ -47,9 +58,23 @@ def main(base, screenshot):
                    "the dead-letter table stayed empty")
         # Read in one script each: the page redraws every two seconds, and elements found
         # by one WebDriver call may be replaced before the next.
-        stages = driver.execute_script(
+        tiles = driver.execute_script(
             "const o = {}; document.querySelectorAll('.stage').forEach("
-            "e => o[e.dataset.stage] = e.dataset.status); return o;")
+            "e => o[e.dataset.stage] = [e.dataset.status, e.querySelector('.detail').innerText]);"
+            " const q = Array.from(document.querySelectorAll('#quality table tr + tr'),"
+            "   tr => Array.from(tr.querySelectorAll('td'), td => td.innerText.trim()));"
+            " return [o, q, document.getElementById('quality-summary').innerText];")
+        stages = {k: v[0] for k, v in tiles[0].items()}
+        details = {k: v[1] for k, v in tiles[0].items()}
+        chart = driver.execute_script(
+            "const svg = document.getElementById('chart-throughput');"
+            " const p = svg.querySelector('path[data-series=accepted]');"
+            " return [svg.dataset.scale, p ? p.getAttribute('d') : '',"
+            "   Number(svg.getAttribute('viewBox').split(' ')[3])];")
+        accepted = lifts(chart[1], chart[2])
+        throughput = {"scale": chart[0],
+                      "last_lift": accepted[-1] if accepted else None,
+                      "peak_lift": max(accepted) if accepted else None}
         rows = lambda sel: driver.execute_script(
             "return Array.from(document.querySelectorAll(arguments[0] + ' table tr + tr'),"
             " tr => Array.from(tr.querySelectorAll('td'), td => td.innerText.trim()));", sel)
@@ -58,8 +83,9 @@ def main(base, screenshot):
                  for c in CHARTS}
         driver.save_screenshot(screenshot)
         errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-        print(json.dumps({"points": drawn, "paths": paths, "stages": stages,
-                          "quality": rows("#quality"), "dead_letters": rows("#dead"),
+        print(json.dumps({"points": drawn, "paths": paths, "stages": stages, "details": details,
+                          "quality": tiles[1], "quality_summary": tiles[2],
+                          "throughput": throughput, "dead_letters": rows("#dead"),
                           "models": rows("#models"), "console_errors": errors}))
     finally:
         driver.quit()

@@ -361,10 +361,48 @@ async fn traffic(
     }
 }
 
-/// The built-in dashboard at `/`, in headless Chromium, on a server with live traffic: every
-/// chart draws data, every stage has a status, the quality, dead-letter and model tables
-/// fill, and nothing is fetched from another origin. Screenshot:
-/// `target/test-artifacts/dashboard.png`.
+/// A burst before the live traffic, as the demo or an import sends: 3,000 views at once.
+async fn burst(s: &TestServer, items: &[Value]) {
+    let now = tailor_event::time::format_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as i64,
+    );
+    for b in 0..6 {
+        let batch: Vec<Value> = (0..500)
+            .map(|i| {
+                let item = &items[(b * 500 + i) % items.len()];
+                json!({"type": "track", "event": "Product Viewed",
+                       "userId": format!("burst-{}", i % 50), "timestamp": now,
+                       "messageId": format!("burst-{b}-{i}"),
+                       "properties": {"product_id": item["id"], "category": item["categories"][0]}})
+            })
+            .collect();
+        let (status, ack) = s.post("/v1/batch", json!({ "batch": batch })).await;
+        assert_eq!(status, 200, "{ack}");
+    }
+}
+
+/// The `N` of `… PREFIX N s ago`, when the age is in seconds.
+fn seconds_after(text: &str, prefix: &str) -> Option<f64> {
+    let rest = &text[text.find(prefix)? + prefix.len()..];
+    let mut words = rest.split_whitespace();
+    let n = words.next()?.parse().ok()?;
+    (words.next()? == "s").then_some(n)
+}
+
+/// A count before `word` in `text` (`3 skipped` → 3).
+fn count_before(text: &str, word: &str) -> Option<usize> {
+    let at = text.find(&format!(" {word}"))?;
+    text[..at].rsplit([' ', ',']).next()?.parse().ok()
+}
+
+/// The built-in dashboard at `/`, in headless Chromium, on a server with a burst and then
+/// live traffic: every chart draws data, every stage has a status and says what it
+/// measures, the throughput chart shows the live rate next to the burst, the quality tile
+/// and card count skipped checks apart, the quality, dead-letter and model tables fill, and
+/// nothing is fetched from another origin. Screenshot: `target/test-artifacts/dashboard.png`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium_draws_live_charts() {
     let py = python();
@@ -393,6 +431,7 @@ async fn dashboard_in_headless_chromium_draws_live_charts() {
     assert_eq!(status, 200, "{put}");
     let (status, ack) = s.post("/v1/batch", json!({"batch": history(&items)})).await;
     assert_eq!(status, 200, "{ack}");
+    burst(&s, &items).await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = tokio::spawn(traffic(s.url.clone(), items.clone(), stop.clone()));
 
@@ -459,9 +498,71 @@ async fn dashboard_in_headless_chromium_draws_live_charts() {
             .any(|r| r[2].as_str().is_some_and(|x| x.contains("event"))),
         "the rejected event's reason is listed: {run}"
     );
+    let quality = run["quality"].as_array().expect("quality");
+    assert!(!quality.is_empty(), "{run}");
+
+    // The features tile: the processing lag in records, and the newest applied event's age
+    // in event time (live events are stamped now: seconds, not the allowed lateness).
+    let features = run["details"]["features"]
+        .as_str()
+        .expect("features detail");
     assert!(
-        !run["quality"].as_array().expect("quality").is_empty(),
-        "{run}"
+        features.contains("records behind the log")
+            || features.contains("all logged events applied"),
+        "{features}"
+    );
+    let age = seconds_after(features, "newest applied event time ")
+        .unwrap_or_else(|| panic!("no event-time age in {features:?}"));
+    assert!(age < 60.0, "live events applied {age} s ago? {features}");
+    let lake = run["details"]["lake"].as_str().expect("lake detail");
+    assert!(
+        lake.contains("newest committed event time") || lake.contains("nothing committed"),
+        "{lake}"
+    );
+
+    // The live rate is drawn well above the baseline next to the burst (log scale), not as
+    // a flat line under it.
+    let t = &run["throughput"];
+    assert_eq!(t["scale"], "log", "{run}");
+    let (last, peak) = (
+        t["last_lift"].as_f64().expect("last point"),
+        t["peak_lift"].as_f64().expect("peak"),
+    );
+    assert!(peak > 0.8, "the burst reaches the top: {run}");
+    assert!(
+        last > 0.25,
+        "live traffic drawn flat at {last:.2} of the height: {run}"
+    );
+
+    // Quality: passes, skips and failures counted apart, by the same checks as the table.
+    let by_status = |st: &str| quality.iter().filter(|r| r[1] == st).count();
+    let tile = run["details"]["quality"].as_str().expect("quality detail");
+    assert!(!tile.contains("every check passes"), "{tile}");
+    assert_eq!(
+        count_before(tile, "pass"),
+        Some(by_status("pass")),
+        "{tile} {run}"
+    );
+    assert_eq!(
+        count_before(tile, "skipped"),
+        Some(by_status("skip")),
+        "{tile} {run}"
+    );
+    assert!(
+        tile.ends_with(&format!(", {} fail", by_status("fail"))),
+        "{tile} {run}"
+    );
+    if by_status("skip") > 0 {
+        assert!(tile.contains("skipped ("), "a skip says why: {tile}");
+    }
+    let summary = run["quality_summary"].as_str().expect("summary");
+    assert!(
+        summary.starts_with(&format!(
+            "{} pass, {} skipped",
+            by_status("pass"),
+            by_status("skip")
+        )),
+        "{summary} {run}"
     );
     s.server.shutdown().await.expect("shutdown");
 }
