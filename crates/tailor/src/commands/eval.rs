@@ -53,7 +53,8 @@ pub const EXAMPLES: &str = "Examples:
   tailor eval --dataset movielens
   tailor eval --dataset yoochoose --protocol session --svg
   tailor eval --dataset interactions.csv --format-in csv --format json --quick
-  tailor eval --dataset movielens --replay --surface for_you";
+  tailor eval --dataset movielens --replay --surface for_you
+  tailor eval --dataset movielens --replay --config replay.toml";
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -93,6 +94,11 @@ pub struct EvalArgs {
     /// for the session protocol, `buy_again` for next-basket, `home` otherwise).
     #[arg(long, value_name = "NAME", requires = "replay")]
     pub surface: Option<String>,
+    /// With --replay: the replay server's configuration file (layered like `serve`'s:
+    /// defaults, the file, `TAILOR__*` variables), e.g. `[recommend] live_weight = 0.0`
+    /// or a `[models.blend]`; the library figure then uses the same blend.
+    #[arg(long, value_name = "FILE", requires = "replay")]
+    pub config: Option<PathBuf>,
 }
 
 /// Where the public datasets are: the folder `$TAILOR_DATASETS` names.
@@ -304,14 +310,25 @@ fn replay(args: &EvalArgs, name: &str, data: &Interactions, protocol: &Protocol)
     {
         bail!("--surface {s:?}: a surface name is a-z, 0-9, _ or -, at most 32");
     }
+    let cfg = match &args.config {
+        Some(file) => crate::config::load(
+            &crate::config::DataArgs {
+                config: Some(file.clone()),
+                data_dir: None,
+            },
+            None,
+        )?,
+        None => tailor_server::Config::default(),
+    };
     let split = protocol.split(data).context("making the test split")?;
     let pb = spinner("the library figure: training and evaluating the production blend");
-    let library = r::library(&split)?;
+    let library = r::library(&split, &cfg)?;
     pb.finish_and_clear();
     let served = tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(r::replay(
             data,
             &split,
+            cfg,
             args.surface.as_deref(),
             args.threads,
         ))

@@ -127,6 +127,7 @@ impl Client {
 pub async fn replay(
     data: &Interactions,
     split: &Split,
+    base: tailor_server::Config,
     surface: Option<&str>,
     threads: usize,
 ) -> Result<Served> {
@@ -139,11 +140,23 @@ pub async fn replay(
         })
         .to_owned();
     let dir = tempfile::tempdir().context("a data directory for the replay")?;
+    // The given configuration, on a fresh data directory and port, trained only when the
+    // replay asks.
     let mut cfg = tailor_server::Config {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".into(),
-        ..tailor_server::Config::default()
+        ..base
     };
+    // Everything stays inside that directory and open to the replay's own client: the
+    // file's storage, roles, keys and TLS are set aside.
+    let defaults = tailor_server::Config::default();
+    cfg.log = defaults.log;
+    cfg.lake = defaults.lake;
+    cfg.online = defaults.online;
+    cfg.roles = defaults.roles;
+    cfg.tls = defaults.tls;
+    cfg.collector.write_keys.clear();
+    cfg.collector.secret_keys.clear();
     cfg.models.retrain = false;
     cfg.models.threads = threads.max(1);
     let server = tailor_server::start(cfg)
@@ -264,8 +277,11 @@ pub async fn replay(
 }
 
 /// The library figure of the blend the server trains, on the same split.
-pub fn library(split: &Split) -> Result<tailor_rec::eval::ModelReport> {
-    let spec = ModelSpec::Blend(tailor_server::config::ModelsConfig::default().blend_params());
+pub fn library(
+    split: &Split,
+    cfg: &tailor_server::Config,
+) -> Result<tailor_rec::eval::ModelReport> {
+    let spec = ModelSpec::Blend(cfg.models.blend_params());
     let fitted = spec.fit(&split.train)?;
     let mut report = evaluate_fitted(&[fitted], split);
     report

@@ -207,6 +207,47 @@ fn eval_replays_a_split_through_the_serving_path() {
         // Neighbourhoods are easy to learn: both paths find most next items.
         assert!(served > 0.5 && library > 0.5, "{r}");
     }
+    // A configuration for the replay server: the trained model alone (no live share),
+    // with keys the replay sets aside for its own client.
+    std::fs::write(
+        cwd.join("replay.toml"),
+        "[recommend]\nlive_weight = 0.0\n[collector]\nwrite_keys = [\"wk_replay_test\"]\n",
+    )
+    .expect("config");
+    let out = stdout(&tailor(
+        cwd,
+        &[
+            "eval",
+            "--dataset",
+            "shop.csv",
+            "--protocol",
+            "temporal",
+            "--replay",
+            "--config",
+            "replay.toml",
+            "--threads",
+            "1",
+            "--format",
+            "json",
+        ],
+    ));
+    let r: serde_json::Value = serde_json::from_str(&out).expect("json report");
+    assert!(r["served"][0][1].as_f64().expect("served") > 0.5, "{r}");
+    std::fs::write(cwd.join("bad.toml"), "[recommend]\nlive_wieght = 0.0\n").expect("config");
+    let bad = Command::new(env!("CARGO_BIN_EXE_tailor"))
+        .args([
+            "eval",
+            "--dataset",
+            "shop.csv",
+            "--replay",
+            "--config",
+            "bad.toml",
+        ])
+        .current_dir(cwd)
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("live_wieght"));
     let bad = Command::new(env!("CARGO_BIN_EXE_tailor"))
         .args([
             "eval",
