@@ -83,6 +83,23 @@ impl ServedModel {
             ctx.history.extend(events(&u.recent, InteractionKind::View));
             ctx.session = events(&u.session, InteractionKind::View);
         }
+        // A user the model knows: everything they had in training comes first, as in the
+        // library's history (the online features keep only the latest items); what the
+        // features hold follows at its own, more recent, place.
+        if let Some(items) = ctx.user.and_then(|u| v.user_items.get(u as usize)) {
+            let newer: FxHashSet<u32> = ctx.history.iter().map(|e| e.item).collect();
+            let mut history: Vec<HistoryEvent> = items
+                .iter()
+                .filter(|i| !newer.contains(i))
+                .map(|&item| HistoryEvent {
+                    item,
+                    kind: InteractionKind::View,
+                    ts_ms: 0,
+                })
+                .collect();
+            history.append(&mut ctx.history);
+            ctx.history = history;
+        }
         if let Some(item) = req.item.and_then(|i| v.items.get(i)) {
             let e = HistoryEvent {
                 item,
