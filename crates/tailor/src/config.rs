@@ -43,6 +43,14 @@ fn env_value(raw: &str) -> Value {
         .unwrap_or_else(|| Value::String(raw.to_owned()))
 }
 
+/// The configuration file read: `--config`, else `./tailor.toml` when it exists.
+pub fn file(args: &DataArgs) -> Option<PathBuf> {
+    match &args.config {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from("tailor.toml")).filter(|p| p.exists()),
+    }
+}
+
 /// Loads the layered configuration from `vars` (the process environment in practice).
 pub fn load_with(
     args: &DataArgs,
@@ -50,11 +58,7 @@ pub fn load_with(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config> {
     let mut value = Value::try_from(Config::default()).context("embedding default config")?;
-    let file = match &args.config {
-        Some(p) => Some(p.clone()),
-        None => Some(PathBuf::from("tailor.toml")).filter(|p| p.exists()),
-    };
-    if let Some(path) = &file {
+    if let Some(path) = &file(args) {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         // Parse into the typed config first: errors then name the line and field.

@@ -164,24 +164,13 @@ async fn official_segment_python_sdk_is_accepted() {
     let dir = tempfile::tempdir().expect("tmp");
     let s = server(dir.path(), "sdk-key").await;
     let script = format!("{}/tests/sdk/segment_send.py", env!("CARGO_MANIFEST_DIR"));
-    let url = s.url.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(py)
-            .arg(script)
-            .arg(url)
-            .arg("sdk-key")
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "SDK failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sent: Vec<String> = serde_json::from_str(stdout.trim()).expect("ids");
+    let sent = run_sender(
+        &py,
+        &[&script, &s.url, "sdk-key"],
+        &[],
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(sent.len(), 35);
     let per_type = assert_all_stored(&s, &sent).await;
     assert_eq!(

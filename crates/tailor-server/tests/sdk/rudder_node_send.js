@@ -5,6 +5,7 @@
 // usage: node rudder_node_send.js ORIGIN WRITE_KEY  -> prints the messageIds sent, one JSON list
 // (exits 1 with {"failures": [...]} when any call was not delivered)
 'use strict'
+const everyCall = require('./every_call')
 const Analytics = require('@rudderstack/rudder-sdk-node')
 
 async function main() {
@@ -26,26 +27,7 @@ async function main() {
     sent.push(params.messageId)
     client[method](params, delivered(params.messageId))
   }
-  for (let u = 0; u < 3; u++) {
-    const userId = `rs-user-${u}`
-    const anonymousId = `rs-anon-${u}`
-    call('track', { anonymousId, event: 'Product Viewed', messageId: `rv-anon-${u}`,
-      properties: { product_id: 'RS-P9', category: 'rudder', price: 4 } })
-    call('alias', { userId, previousId: anonymousId, messageId: `ra-${u}` })
-    call('identify', { userId, traits: { plan: 'pro', email: null }, messageId: `ri-${u}` })
-    for (let i = 0; i < 3; i++) {
-      call('track', { userId, event: 'Product Viewed', messageId: `rv-${u}-${i}`,
-        properties: { product_id: `RS-P${i}`, category: 'rudder', price: 9.5, currency: 'USD' } })
-    }
-    call('page', { userId, category: 'Docs', name: 'Home', messageId: `rp-${u}`,
-      properties: { url: 'http://shop.test/' } })
-    call('screen', { userId, name: 'Cart', messageId: `rsc-${u}` })
-    call('group', { userId, groupId: `rs-team-${u % 2}`, traits: { name: 'Team' },
-      messageId: `rg-${u}` })
-    call('track', { userId, event: 'Order Completed', messageId: `ro-${u}`,
-      properties: { order_id: `rs-o-${u}`, revenue: 9.5,
-        products: [{ product_id: 'RS-P0', quantity: 1, price: 9.5 }] } })
-  }
+  everyCall(call, 'rs')
   await client.flush()
   // Callbacks run on the next turn after each batch's answer.
   await new Promise((r) => setTimeout(r, 50))

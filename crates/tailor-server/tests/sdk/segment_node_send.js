@@ -5,6 +5,7 @@
 // usage: node segment_node_send.js ORIGIN WRITE_KEY  -> prints the messageIds sent, one JSON list
 // (exits 1 with {"failures": [...]} when any call was not delivered)
 'use strict'
+const everyCall = require('./every_call')
 const { Analytics } = require('@segment/analytics-node')
 
 async function main() {
@@ -19,26 +20,7 @@ async function main() {
     sent.push(params.messageId)
     analytics[method](params, delivered(params.messageId))
   }
-  for (let u = 0; u < 3; u++) {
-    const userId = `node-user-${u}`
-    const anonymousId = `node-anon-${u}`
-    call('track', { anonymousId, event: 'Product Viewed', messageId: `nv-anon-${u}`,
-      properties: { product_id: 'NODE-P9', category: 'node', price: 4 } })
-    call('alias', { userId, previousId: anonymousId, messageId: `na-${u}` })
-    call('identify', { userId, traits: { plan: 'pro', email: null }, messageId: `ni-${u}` })
-    for (let i = 0; i < 3; i++) {
-      call('track', { userId, event: 'Product Viewed', messageId: `nv-${u}-${i}`,
-        properties: { product_id: `NODE-P${i}`, category: 'node', price: 9.5, currency: 'USD' } })
-    }
-    call('page', { userId, category: 'Docs', name: 'Home', messageId: `np-${u}`,
-      properties: { url: 'http://shop.test/' } })
-    call('screen', { userId, name: 'Cart', messageId: `ns-${u}` })
-    call('group', { userId, groupId: `node-team-${u % 2}`, traits: { name: 'Team' },
-      messageId: `ng-${u}` })
-    call('track', { userId, event: 'Order Completed', messageId: `no-${u}`,
-      properties: { order_id: `node-o-${u}`, revenue: 9.5,
-        products: [{ product_id: 'NODE-P0', quantity: 1, price: 9.5 }] } })
-  }
+  everyCall(call, 'node')
   await analytics.closeAndFlush({ timeout: 20000 })
   if (failures.length) {
     console.log(JSON.stringify({ failures }))

@@ -31,11 +31,10 @@ pub fn run(cmd: ConfigCommand, data: &DataArgs) -> Result<()> {
     match cmd {
         ConfigCommand::Check => {
             let cfg = load(data, None)?;
-            let file = match &data.config {
-                Some(p) => p.display().to_string(),
-                None if std::path::Path::new("tailor.toml").exists() => "tailor.toml".into(),
-                None => "no file (defaults and environment)".into(),
-            };
+            let file = crate::config::file(data).map_or_else(
+                || "no file (defaults and environment)".to_owned(),
+                |p| p.display().to_string(),
+            );
             let env = std::env::vars()
                 .filter(|(k, _)| k.starts_with("TAILOR__"))
                 .count();

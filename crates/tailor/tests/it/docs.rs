@@ -212,24 +212,20 @@ fn run_page(name: &str) {
         .env_remove("TAILOR_API_KEY")
         .output()
         .expect("bash runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let tail: Vec<&str> = stderr.lines().rev().take(40).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
     assert!(
         out.status.success(),
         "{name}: a documented command failed ({}); the last lines (`+ page:line` marks each command):\n{}\nstdout tail:\n{}",
         out.status,
-        tail.join("\n"),
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .rev()
-            .take(20)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
+        last_lines(&out.stderr, 40),
+        last_lines(&out.stdout, 20)
     );
+}
+
+/// The last `n` lines of a command's output.
+fn last_lines(bytes: &[u8], n: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[test]
